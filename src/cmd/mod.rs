@@ -1,0 +1,2 @@
+//! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
+// @@modules (one `pub mod name;` per subcommand; keep this marker)

@@ -1,0 +1,44 @@
+//! `rfloc`: the command-line entry of rfloc (survey-free indoor positioning from CSI).
+//!
+//! This binary is thin: each subcommand lives in `src/cmd/<name>.rs`, parses its arguments with
+//! clap and calls into the library crates. Only this binary prints or exits.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "rfloc", version, about = "Survey-free indoor positioning from radio CSI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Subcommands, in pipeline order: ingest -> simulate -> dsp -> learn -> anchor -> plot.
+#[derive(Subcommand)]
+enum Command {
+    // @@subcommands (one line per subcommand; keep this marker)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {
+        // @@dispatch (one arm per subcommand; keep this marker)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
