@@ -1,0 +1,320 @@
+//! Empirical CDF of position error for several methods on one plot, CEP50 and CE95 marked,
+//! optional vertical lines for bounds (e.g. the median position error bound).
+//!
+//! F(e) = #{i : e_i <= e} / n, drawn as a step function; CEP50 and CE95 are the 0.5 and 0.95
+//! quantiles of [`crate::percentile`] (linear interpolation), shown in the legend and as markers.
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::error::PlotError;
+use crate::render::{render, DrawFail, Figure};
+use crate::stats::ErrorSummary;
+use crate::style::{
+    chart_on, draw_mesh, fmt_tick, series_color, text, titled, Marker, Shape, ANNOTATION_PX, DARK,
+    GREY, LEGEND_PX,
+};
+use crate::types::FigureSize;
+
+const FIGURE: &str = "error CDF";
+
+/// Position errors of one method, metres (one per evaluated frame).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MethodErrors {
+    pub label: String,
+    pub errors_m: Vec<f64>,
+}
+
+/// A vertical reference line, e.g. `Bound { label: "median PEB", value_m: 0.04 }`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bound {
+    pub label: String,
+    pub value_m: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorCdf {
+    pub title: String,
+    pub methods: Vec<MethodErrors>,
+    pub bounds: Vec<Bound>,
+    /// Logarithmic error axis: use when methods differ by orders of magnitude (cm vs m).
+    pub log_x: bool,
+    /// Right end of the error axis; default: the largest error, but at most 1.5 x the largest CE95
+    /// (so one outlier does not squash every curve into the left edge).
+    pub x_max_m: Option<f64>,
+    pub size: FigureSize,
+}
+
+/// Renders the error CDF to `path` (`.png` or `.svg`).
+pub fn error_cdf(cdf: &ErrorCdf, path: &Path) -> Result<(), PlotError> {
+    render(&prepare(cdf)?, path)
+}
+
+struct Method {
+    label: String,
+    sorted: Vec<f64>,
+    summary: ErrorSummary,
+}
+
+struct Prepared<'a> {
+    cdf: &'a ErrorCdf,
+    methods: Vec<Method>,
+    x_lo: f64,
+    x_hi: f64,
+}
+
+fn invalid(what: String) -> PlotError {
+    PlotError::InvalidData {
+        figure: FIGURE,
+        what,
+    }
+}
+
+fn prepare(cdf: &ErrorCdf) -> Result<Prepared<'_>, PlotError> {
+    if cdf.methods.is_empty() {
+        return Err(PlotError::Empty {
+            figure: FIGURE,
+            what: "no methods".into(),
+        });
+    }
+    let mut methods = Vec::with_capacity(cdf.methods.len());
+    for m in &cdf.methods {
+        if m.errors_m.is_empty() {
+            return Err(PlotError::Empty {
+                figure: FIGURE,
+                what: format!("method '{}' has no errors", m.label),
+            });
+        }
+        if let Some(i) = m.errors_m.iter().position(|e| !e.is_finite() || *e < 0.0) {
+            return Err(invalid(format!(
+                "method '{}': error {i} is {} (need a finite value >= 0)",
+                m.label, m.errors_m[i]
+            )));
+        }
+        let mut sorted = m.errors_m.clone();
+        sorted.sort_by(f64::total_cmp);
+        let summary = ErrorSummary::of(&sorted).ok_or_else(|| invalid(m.label.clone()))?;
+        methods.push(Method {
+            label: m.label.clone(),
+            sorted,
+            summary,
+        });
+    }
+    for (i, b) in cdf.bounds.iter().enumerate() {
+        if !b.value_m.is_finite() || b.value_m < 0.0 || (cdf.log_x && b.value_m <= 0.0) {
+            return Err(invalid(format!(
+                "bound {i} ('{}') is {}",
+                b.label, b.value_m
+            )));
+        }
+    }
+    let max_err = methods
+        .iter()
+        .map(|m| m.sorted[m.sorted.len() - 1])
+        .fold(0.0, f64::max);
+    let max_ce95 = methods.iter().map(|m| m.summary.ce95).fold(0.0, f64::max);
+    let max_bound = cdf.bounds.iter().map(|b| b.value_m).fold(0.0, f64::max);
+    let x_hi = match cdf.x_max_m {
+        Some(x) if x.is_finite() && x > 0.0 => x,
+        Some(x) => return Err(invalid(format!("x_max_m is {x}"))),
+        None => {
+            let hi = max_err.min(1.5 * max_ce95).max(max_bound * 1.1);
+            if cdf.log_x {
+                hi * 1.5
+            } else {
+                hi * 1.05
+            }
+        }
+    };
+    let x_hi = if x_hi > 0.0 { x_hi } else { 1.0 };
+    // Log axis: start a little below the smallest positive error (zeros are drawn at the edge).
+    let min_pos = methods
+        .iter()
+        .flat_map(|m| m.sorted.iter().copied().find(|e| *e > 0.0))
+        .chain(cdf.bounds.iter().map(|b| b.value_m))
+        .fold(f64::INFINITY, f64::min);
+    let x_lo = if cdf.log_x {
+        if min_pos.is_finite() && min_pos < x_hi {
+            min_pos / 1.5
+        } else {
+            x_hi / 1000.0
+        }
+    } else {
+        0.0
+    };
+    Ok(Prepared {
+        cdf,
+        methods,
+        x_lo,
+        x_hi,
+    })
+}
+
+/// Step-function vertices of the empirical CDF, clipped to [x_lo, x_hi].
+fn cdf_steps(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let mut pts = vec![(x_lo, 0.0)];
+    let mut y = 0.0;
+    for (i, &e) in sorted.iter().enumerate() {
+        let e = e.max(x_lo);
+        if e > x_hi {
+            break;
+        }
+        pts.push((e, y));
+        y = (i + 1) as f64 / n;
+        pts.push((e, y));
+    }
+    pts.push((x_hi, y));
+    pts
+}
+
+impl Prepared<'_> {
+    fn draw_body<'a, DB, X>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    ) -> Result<(), DrawFail>
+    where
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        draw_mesh(chart, "Position error [m]", "Cumulative probability")?;
+        let dashed = GREY.stroke_width(1);
+        let note = text(ANNOTATION_PX).pos(Pos::new(HPos::Right, VPos::Bottom));
+        for (q, name) in [(0.5, "CEP50"), (0.95, "CE95")] {
+            chart.draw_series(DashedLineSeries::new(
+                vec![(self.x_lo, q), (self.x_hi, q)],
+                6,
+                4,
+                dashed,
+            ))?;
+            chart.plotting_area().draw(
+                &(EmptyElement::at((self.x_hi, q)) + Text::new(name, (-6, -3), note.clone())),
+            )?;
+        }
+        for (i, b) in self.cdf.bounds.iter().enumerate() {
+            if b.value_m < self.x_lo || b.value_m > self.x_hi {
+                continue;
+            }
+            let style = if i == 0 { DARK } else { GREY }.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(b.value_m, 0.0), (b.value_m, 1.0)],
+                    8,
+                    5,
+                    style,
+                ))?
+                .label(format!("{} = {} m", b.label, fmt_tick(b.value_m)))
+                .legend(move |(x, y)| {
+                    DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, style)
+                });
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            let color = series_color(i);
+            let s = m.summary;
+            chart
+                .draw_series(LineSeries::new(
+                    cdf_steps(&m.sorted, self.x_lo, self.x_hi),
+                    color.stroke_width(3),
+                ))?
+                .label(format!(
+                    "{}: CEP50 {} m, CE95 {} m",
+                    m.label,
+                    fmt_tick(s.cep50),
+                    fmt_tick(s.ce95)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            for (q, v, shape) in [(0.5, s.cep50, Shape::Circle), (0.95, s.ce95, Shape::Square)] {
+                if v >= self.x_lo && v <= self.x_hi {
+                    Marker::filled(shape, 6, color).draw(chart.plotting_area(), (v, q))?;
+                }
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .margin(12)
+            .legend_area_size(34)
+            .label_font(text(LEGEND_PX))
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(0xB0, 0xB0, 0xB0))
+            .draw()?;
+        Ok(())
+    }
+}
+
+impl Figure for Prepared<'_> {
+    fn size(&self) -> FigureSize {
+        self.cdf.size
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFail> {
+        let area = titled(root, &self.cdf.title)?;
+        let y = 0.0..1.02;
+        if self.cdf.log_x {
+            let mut chart = chart_on(&area, (self.x_lo..self.x_hi).log_scale(), y)?;
+            self.draw_body(&mut chart)
+        } else {
+            let mut chart = chart_on(&area, self.x_lo..self.x_hi, y)?;
+            self.draw_body(&mut chart)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_reach_one_and_are_monotone() {
+        let pts = cdf_steps(&[0.1, 0.2, 0.2, 0.4], 0.0, 1.0);
+        assert_eq!(pts.first(), Some(&(0.0, 0.0)));
+        assert_eq!(pts.last(), Some(&(1.0, 1.0)));
+        assert!(pts.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+        // F(0.2) = 3/4 right after the second 0.2.
+        assert!(pts.contains(&(0.2, 0.75)));
+        // Clipping at x_hi keeps the level reached so far.
+        let clipped = cdf_steps(&[0.1, 0.2, 5.0], 0.0, 1.0);
+        assert_eq!(clipped.last(), Some(&(1.0, 2.0 / 3.0)));
+    }
+
+    #[test]
+    fn rejects_nan_with_method_and_index() {
+        let cdf = ErrorCdf {
+            methods: vec![MethodErrors {
+                label: "ae".into(),
+                errors_m: vec![0.1, f64::NAN],
+            }],
+            ..Default::default()
+        };
+        let err = prepare(&cdf).err().unwrap().to_string();
+        assert!(err.contains("'ae'") && err.contains("error 1"), "{err}");
+        assert!(matches!(
+            prepare(&ErrorCdf::default()),
+            Err(PlotError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn default_range_ignores_a_single_far_outlier() {
+        let mut errors: Vec<f64> = (1..=100).map(|i| i as f64 / 100.0).collect();
+        errors.push(1000.0);
+        let cdf = ErrorCdf {
+            methods: vec![MethodErrors {
+                label: "m".into(),
+                errors_m: errors,
+            }],
+            ..Default::default()
+        };
+        let p = prepare(&cdf).unwrap();
+        assert!(p.x_hi < 2.0, "x_hi = {}", p.x_hi);
+        assert!(p.x_hi > p.methods[0].summary.ce95);
+    }
+}
