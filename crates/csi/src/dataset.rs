@@ -178,10 +178,12 @@ fn npy_write<T: WriteNpyExt + ?Sized>(path: &Path, value: &T) -> Result<(), Data
         source,
     })?;
     let mut writer = BufWriter::new(file);
-    value.write_npy(&mut writer).map_err(|e| DatasetError::Npy {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    value
+        .write_npy(&mut writer)
+        .map_err(|e| DatasetError::Npy {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     writer.flush().map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -247,10 +249,11 @@ impl Dataset {
             source,
         })?;
         let meta_path = dir.join("meta.json");
-        let text = serde_json::to_string_pretty(&self.meta).map_err(|source| DatasetError::Meta {
-            path: meta_path.clone(),
-            source,
-        })?;
+        let text =
+            serde_json::to_string_pretty(&self.meta).map_err(|source| DatasetError::Meta {
+                path: meta_path.clone(),
+                source,
+            })?;
         std::fs::write(&meta_path, text + "\n").map_err(|source| DatasetError::Io {
             path: meta_path,
             source,
@@ -310,17 +313,26 @@ impl Dataset {
         }
         if let Some(t) = &self.track_ids {
             if t.len() != n {
-                return fail(format!("track_ids.npy has {} entries for {n} frames", t.len()));
+                return fail(format!(
+                    "track_ids.npy has {} entries for {n} frames",
+                    t.len()
+                ));
             }
         }
         if let Some(p) = &self.truth.positions {
             if p.dim() != (n, 3) {
-                return fail(format!("positions.npy has shape {:?}, expected [{n}, 3]", p.dim()));
+                return fail(format!(
+                    "positions.npy has shape {:?}, expected [{n}, 3]",
+                    p.dim()
+                ));
             }
         }
         if let Some(d) = &self.truth.paths_delay_s {
             if d.dim().0 != n || d.dim().1 != r {
-                return fail(format!("paths_delay_s.npy has shape {:?}, expected [{n}, {r}, P]", d.dim()));
+                return fail(format!(
+                    "paths_delay_s.npy has shape {:?}, expected [{n}, {r}, P]",
+                    d.dim()
+                ));
             }
         }
         if let (Some(d), Some(g)) = (&self.truth.paths_delay_s, &self.truth.paths_gain) {
@@ -428,7 +440,10 @@ pub fn parse_positions_csv(
     if columns.len() < 4 || columns[..4] != ["frame", "x", "y", "z"] {
         return Err(err(
             header.0,
-            format!("header must start with `frame,x,y,z`, found `{}`", header.1.trim()),
+            format!(
+                "header must start with `frame,x,y,z`, found `{}`",
+                header.1.trim()
+            ),
         ));
     }
     let mut rows = Vec::new();
@@ -445,9 +460,12 @@ pub fn parse_positions_csv(
                 format!("{} fields, header has {}", fields.len(), columns.len()),
             ));
         }
-        let frame: usize = fields[0]
-            .parse()
-            .map_err(|_| err(line_no, format!("frame `{}` is not a non-negative integer", fields[0])))?;
+        let frame: usize = fields[0].parse().map_err(|_| {
+            err(
+                line_no,
+                format!("frame `{}` is not a non-negative integer", fields[0]),
+            )
+        })?;
         let mut values = Vec::with_capacity(fields.len() - 1);
         for (name, field) in columns[1..].iter().zip(&fields[1..]) {
             let v: f64 = field
@@ -486,7 +504,12 @@ pub fn write_positions_csv(path: &Path, rows: &[PositionRow]) -> Result<(), Data
     }
     writeln!(w, "{header}").map_err(io)?;
     for row in rows {
-        write!(w, "{},{},{},{}", row.frame, row.xyz[0], row.xyz[1], row.xyz[2]).map_err(io)?;
+        write!(
+            w,
+            "{},{},{},{}",
+            row.frame, row.xyz[0], row.xyz[1], row.xyz[2]
+        )
+        .map_err(io)?;
         for name in &extra_names {
             let v = row.get(name).unwrap_or(f64::NAN);
             write!(w, ",{v}").map_err(io)?;
@@ -573,7 +596,10 @@ mod tests {
         ds.meta.version = 7;
         ds.write(dir.path()).unwrap();
         let err = Dataset::read(dir.path()).unwrap_err();
-        assert!(matches!(err, DatasetError::Unsupported { version: 7, .. }), "{err}");
+        assert!(
+            matches!(err, DatasetError::Unsupported { version: 7, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -605,7 +631,10 @@ mod tests {
     /// The shared ray-traced datasets are written by numpy: read one if it is there.
     #[test]
     fn reads_numpy_written_dataset_when_shared_is_present() {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets/factory-a-grid-sync"));
+        let dir = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/datasets/factory-a-grid-sync"
+        ));
         if !dir.exists() {
             eprintln!("skipped: ../shared not found ({})", dir.display());
             return;
