@@ -99,15 +99,27 @@ pub fn scale_csi(csi: &mut Array3<Complex32>, rssi_abc: [u8; 3], agc: u8, noise:
 }
 
 /// Reads an antenna permutation as `read_bf_file.m` does: returns (perm, applies).
+///
+/// The MATLAB test `sum(perm(1:Nrx)) == [1 3 6](Nrx)` is meant to accept permutations of the
+/// first Nrx antennas; it also passes degenerate selections such as 1-based (2,2,2) or (4,1,1),
+/// on which MATLAB overwrites rows or indexes past the array. Those are not applied here (rows stay
+/// in stored order), which agrees with MATLAB on every real permutation.
 pub fn permutation(antenna_sel: u8, nrx: usize) -> ([u8; 3], bool) {
     let perm = [
         antenna_sel & 3,
         (antenna_sel >> 2) & 3,
         (antenna_sel >> 4) & 3,
     ];
-    let sum: u32 = perm[..nrx.min(3)].iter().map(|&p| p as u32 + 1).sum();
-    let want = [1u32, 3, 6][nrx.clamp(1, 3) - 1];
-    (perm, nrx > 1 && sum == want)
+    let n = nrx.clamp(1, 3);
+    let sum: u32 = perm[..n].iter().map(|&p| p as u32 + 1).sum();
+    let want = [1u32, 3, 6][n - 1];
+    let mut seen = [false; 4];
+    let distinct_in_range = perm[..n].iter().all(|&p| {
+        let fresh = (p as usize) < n && !seen[p as usize];
+        seen[p as usize] = true;
+        fresh
+    });
+    (perm, nrx > 1 && sum == want && distinct_in_range)
 }
 
 /// Checks a 0xbb header at `b[0..]` (b = body after the code byte): Some((nrx, ntx, len)).
