@@ -1,0 +1,520 @@
+//! Label frames: which few frames a user "walks to", and how the error falls with their number.
+//!
+//! `pick_labels` draws k label frames from candidates, either uniformly at random or spread out
+//! over the floor (Mitchell's best-candidate sampling: each next label is the best of up to 16
+//! random candidates by its distance to the labels already chosen — random, seeded, and rarely
+//! collinear). It simulates a user walking to k known spots; the positions come from ground truth.
+//!
+//! `label_efficiency` measures error vs number of labels: for each k and draw it picks k labels,
+//! fits the isometry from the model frame (robust `align`), scores the test frames in the absolute
+//! frame, and does the same after tracking (`track`). Draws whose labels are degenerate
+//! (collinear/coplanar) are redrawn and counted.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::accuracy::calibration;
+use crate::align::{align, AlignOptions, Dims};
+use crate::error::AnchorError;
+use crate::metrics::{errors, percentile_sorted, ErrorMode, Metrics};
+use crate::track::{track, Measurement, TrackOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pick {
+    /// Every candidate equally likely.
+    Uniform,
+    /// Best-candidate sampling: random but spread over the floor.
+    Spread,
+}
+
+/// Picks `k` distinct frames from `candidates` (frame indices into `truth`), seeded. Distances for
+/// `Pick::Spread` use the first `dims` components.
+pub fn pick_labels(
+    truth: &[[f64; 3]],
+    candidates: &[usize],
+    k: usize,
+    seed: u64,
+    pick: Pick,
+    dims: Dims,
+) -> Result<Vec<usize>, AnchorError> {
+    let mut pool: Vec<usize> = candidates.to_vec();
+    pool.sort_unstable();
+    pool.dedup();
+    for &f in &pool {
+        if f >= truth.len() {
+            return Err(AnchorError::FrameOutOfRange {
+                frame: f,
+                n: truth.len(),
+            });
+        }
+        if truth[f].iter().any(|v| !v.is_finite()) {
+            return Err(AnchorError::NonFinite {
+                what: "true position of frame",
+                index: f,
+            });
+        }
+    }
+    if k > pool.len() {
+        return Err(AnchorError::InvalidOption {
+            name: "k",
+            why: format!("{k} labels asked from {} candidate frames", pool.len()),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let d = dims.n();
+    let mut chosen: Vec<usize> = Vec::with_capacity(k);
+    while chosen.len() < k {
+        let n_try = match pick {
+            Pick::Uniform => 1,
+            Pick::Spread if chosen.is_empty() => 1,
+            Pick::Spread => 16,
+        };
+        let mut best: Option<(f64, usize)> = None;
+        for _ in 0..n_try {
+            let pos = rng.random_range(0..pool.len());
+            let f = pool[pos];
+            let dmin = chosen
+                .iter()
+                .map(|&c| {
+                    (0..d)
+                        .map(|a| (truth[f][a] - truth[c][a]).powi(2))
+                        .sum::<f64>()
+                })
+                .fold(f64::INFINITY, f64::min);
+            if best.is_none_or(|(b, _)| dmin > b) {
+                best = Some((dmin, pos));
+            }
+        }
+        if let Some((_, pos)) = best {
+            chosen.push(pool.swap_remove(pos));
+        }
+    }
+    Ok(chosen)
+}
+
+/// Positions of every frame in the model's frame plus what the study needs to score them.
+/// All slices with one entry per frame of the dataset (N).
+#[derive(Debug, Clone, Copy)]
+pub struct LabelEfficiencyInput<'a> {
+    /// Model positions (m, model frame), N.
+    pub model: &'a [[f64; 3]],
+    /// Per-frame per-axis σ of the model positions (m), N; None: use the σ the alignment
+    /// estimates from its label residuals for every frame.
+    pub sigma: Option<&'a [f64]>,
+    /// Ground truth (m, absolute), N.
+    pub truth: &'a [[f64; 3]],
+    /// Seconds, N.
+    pub timestamps: &'a [f64],
+    /// Track ids, N.
+    pub track_ids: &'a [i32],
+    /// Frames labels may be drawn from.
+    pub label_candidates: &'a [usize],
+    /// Frames scored (e.g. the held-out tracks).
+    pub test_frames: &'a [usize],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEfficiencyOptions {
+    /// Numbers of labels, e.g. [3, 5, 10, 20].
+    pub ks: Vec<usize>,
+    /// Label draws per k.
+    pub draws: usize,
+    pub seed: u64,
+    pub pick: Pick,
+    pub align: AlignOptions,
+    pub error: ErrorMode,
+    /// Tracking settings for the "with tracking" columns; None skips them.
+    pub track: Option<TrackOptions>,
+    /// Degenerate draws tolerated per k before giving up on that k.
+    pub max_redraws: usize,
+}
+
+impl Default for LabelEfficiencyOptions {
+    fn default() -> Self {
+        LabelEfficiencyOptions {
+            ks: vec![3, 5, 10, 20],
+            draws: 10,
+            seed: 1,
+            pick: Pick::Uniform,
+            align: AlignOptions::default(),
+            error: ErrorMode::Horizontal,
+            track: Some(TrackOptions::default()),
+            max_redraws: 100,
+        }
+    }
+}
+
+/// One draw of k labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawResult {
+    pub k: usize,
+    pub labels: Vec<usize>,
+    pub reflected: bool,
+    pub label_rms: f64,
+    pub outliers: usize,
+    pub raw: Metrics,
+    pub tracked: Option<Metrics>,
+    /// Share of test errors inside the 95% radius (raw, then tracked).
+    pub coverage95: f64,
+    pub coverage95_tracked: Option<f64>,
+}
+
+/// Medians over the draws of one k (and the worst draw's CE95, because a user gets one draw).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEfficiencyRow {
+    pub k: usize,
+    pub draws: usize,
+    pub degenerate_draws: usize,
+    /// Draws whose reflection flag differs from the fit on all test truth.
+    pub wrong_reflection: usize,
+    pub cep50: f64,
+    pub ce95: f64,
+    pub rmse: f64,
+    pub worst_ce95: f64,
+    pub coverage95: f64,
+    pub cep50_tracked: Option<f64>,
+    pub ce95_tracked: Option<f64>,
+    pub rmse_tracked: Option<f64>,
+    pub worst_ce95_tracked: Option<f64>,
+    pub coverage95_tracked: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelEfficiency {
+    pub rows: Vec<LabelEfficiencyRow>,
+    pub draws: Vec<DrawResult>,
+    /// Metrics after the best isometry on all test truth: the floor any k can reach.
+    pub oracle: Metrics,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile_sorted(&v, 50.0)
+}
+
+fn check_len(what: &'static str, n: usize, got: usize) -> Result<(), AnchorError> {
+    if got != n {
+        return Err(AnchorError::LengthMismatch {
+            what,
+            left: got,
+            right: n,
+        });
+    }
+    Ok(())
+}
+
+/// Error vs number of labels (see the module doc). Deterministic for a given seed.
+pub fn label_efficiency(
+    input: &LabelEfficiencyInput,
+    opts: &LabelEfficiencyOptions,
+) -> Result<LabelEfficiency, AnchorError> {
+    let n = input.model.len();
+    check_len("truth vs model positions", n, input.truth.len())?;
+    check_len("timestamps vs model positions", n, input.timestamps.len())?;
+    check_len("track ids vs model positions", n, input.track_ids.len())?;
+    if let Some(s) = input.sigma {
+        check_len("sigma vs model positions", n, s.len())?;
+    }
+    if input.test_frames.is_empty() {
+        return Err(AnchorError::Empty {
+            why: " (no test frames)".into(),
+        });
+    }
+    if opts.draws == 0 {
+        return Err(AnchorError::InvalidOption {
+            name: "draws",
+            why: "0".into(),
+        });
+    }
+    for &f in input.test_frames.iter().chain(input.label_candidates) {
+        if f >= n {
+            return Err(AnchorError::FrameOutOfRange { frame: f, n });
+        }
+    }
+    let dims = opts.align.dims;
+    let test_model: Vec<[f64; 3]> = input.test_frames.iter().map(|&f| input.model[f]).collect();
+    let test_truth: Vec<[f64; 3]> = input.test_frames.iter().map(|&f| input.truth[f]).collect();
+    let oracle_fit = crate::align::fit_rigid(
+        &test_model,
+        &test_truth,
+        None,
+        dims,
+        opts.align.min_spread_ratio,
+    )?;
+    let oracle = Metrics::from_errors(&errors(
+        &oracle_fit.transform.apply_all(&test_model),
+        &test_truth,
+        opts.error,
+    )?)?;
+    let err_dims = opts.error.dims();
+    let mut rows = Vec::new();
+    let mut all_draws = Vec::new();
+    for (ki, &k) in opts.ks.iter().enumerate() {
+        let mut draws: Vec<DrawResult> = Vec::new();
+        let mut degenerate = 0usize;
+        let mut attempt = 0u64;
+        while draws.len() < opts.draws {
+            if degenerate > opts.max_redraws {
+                return Err(AnchorError::InvalidOption {
+                    name: "ks",
+                    why: format!("k = {k}: {degenerate} draws in a row gave degenerate labels"),
+                });
+            }
+            let seed =
+                opts.seed ^ ((ki as u64 + 1) << 40) ^ attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            attempt += 1;
+            let labels = pick_labels(
+                input.truth,
+                input.label_candidates,
+                k,
+                seed,
+                opts.pick,
+                dims,
+            )?;
+            let src: Vec<[f64; 3]> = labels.iter().map(|&f| input.model[f]).collect();
+            let dst: Vec<[f64; 3]> = labels.iter().map(|&f| input.truth[f]).collect();
+            let a = match align(
+                &src,
+                &dst,
+                None,
+                &AlignOptions {
+                    seed,
+                    ..opts.align.clone()
+                },
+            ) {
+                Ok(a) => a,
+                Err(AnchorError::Degenerate { .. }) => {
+                    degenerate += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let moved = a.transform.apply_all(&test_model);
+            let e_raw = errors(&moved, &test_truth, opts.error)?;
+            let raw = Metrics::from_errors(&e_raw)?;
+            // Model noise per frame (given, or estimated from the label residuals), and the noise
+            // at the labels that sets the transform's own uncertainty.
+            let fallback = a.sigma.unwrap_or(a.rms).max(1e-3);
+            let model_sig: Vec<f64> = input
+                .test_frames
+                .iter()
+                .map(|&f| input.sigma.map_or(fallback, |s| s[f].max(1e-6)))
+                .collect();
+            let label_sigma = match input.sigma {
+                Some(s) => (labels.iter().map(|&f| s[f] * s[f]).sum::<f64>() / k as f64).sqrt(),
+                None => fallback,
+            };
+            let align_var: Vec<f64> = test_model
+                .iter()
+                .map(|&p| a.transform_variance_at(p, label_sigma))
+                .collect();
+            let sig: Vec<f64> = model_sig
+                .iter()
+                .zip(&align_var)
+                .map(|(s, v)| (s * s + v).sqrt())
+                .collect();
+            let coverage95 = calibration(&e_raw, &sig, err_dims)?.share_in_r95;
+            let (tracked, coverage95_tracked) = match &opts.track {
+                Some(topts) => {
+                    // Smoothing averages the model's frame-to-frame noise only; the transform's
+                    // error is common to every frame, so its variance is added afterwards.
+                    let meas: Vec<Measurement> = input
+                        .test_frames
+                        .iter()
+                        .zip(&moved)
+                        .zip(&model_sig)
+                        .map(|((&f, &xyz), &sigma)| Measurement {
+                            t: input.timestamps[f],
+                            track: input.track_ids[f],
+                            xyz,
+                            sigma,
+                        })
+                        .collect();
+                    let out = track(&meas, topts)?;
+                    let est: Vec<[f64; 3]> = out.iter().map(|p| p.xyz).collect();
+                    let e_tr = errors(&est, &test_truth, opts.error)?;
+                    let s_tr: Vec<f64> = out
+                        .iter()
+                        .zip(&align_var)
+                        .map(|(p, v)| (p.sigma * p.sigma + v).sqrt().max(1e-9))
+                        .collect();
+                    (
+                        Some(Metrics::from_errors(&e_tr)?),
+                        Some(calibration(&e_tr, &s_tr, err_dims)?.share_in_r95),
+                    )
+                }
+                None => (None, None),
+            };
+            draws.push(DrawResult {
+                k,
+                labels,
+                reflected: a.transform.reflected,
+                label_rms: a.rms,
+                outliers: a.n_outliers(),
+                raw,
+                tracked,
+                coverage95,
+                coverage95_tracked,
+            });
+        }
+        let pick = |f: &dyn Fn(&DrawResult) -> Option<f64>| -> Option<Vec<f64>> {
+            draws.iter().map(f).collect()
+        };
+        let tr = |g: fn(&Metrics) -> f64| pick(&|d: &DrawResult| d.tracked.as_ref().map(g));
+        rows.push(LabelEfficiencyRow {
+            k,
+            draws: draws.len(),
+            degenerate_draws: degenerate,
+            wrong_reflection: draws
+                .iter()
+                .filter(|d| d.reflected != oracle_fit.transform.reflected)
+                .count(),
+            cep50: median(draws.iter().map(|d| d.raw.cep50).collect()),
+            ce95: median(draws.iter().map(|d| d.raw.ce95).collect()),
+            rmse: median(draws.iter().map(|d| d.raw.rmse).collect()),
+            worst_ce95: draws.iter().map(|d| d.raw.ce95).fold(0.0, f64::max),
+            coverage95: median(draws.iter().map(|d| d.coverage95).collect()),
+            cep50_tracked: tr(|m| m.cep50).map(median),
+            ce95_tracked: tr(|m| m.ce95).map(median),
+            rmse_tracked: tr(|m| m.rmse).map(median),
+            worst_ce95_tracked: tr(|m| m.ce95).map(|v| v.into_iter().fold(0.0, f64::max)),
+            coverage95_tracked: pick(&|d: &DrawResult| d.coverage95_tracked).map(median),
+        });
+        all_draws.extend(draws);
+    }
+    Ok(LabelEfficiency {
+        rows,
+        draws: all_draws,
+        oracle,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::align::RigidTransform;
+    use rand_distr::StandardNormal;
+
+    #[test]
+    fn spread_picks_are_distinct_seeded_and_more_spread_than_uniform() {
+        let truth: Vec<[f64; 3]> = (0..2000)
+            .map(|i| [(i % 50) as f64 * 0.4, (i / 50) as f64 * 0.375, 1.2])
+            .collect();
+        let cand: Vec<usize> = (0..2000).collect();
+        let a = pick_labels(&truth, &cand, 8, 7, Pick::Spread, Dims::Two).unwrap();
+        assert_eq!(
+            a,
+            pick_labels(&truth, &cand, 8, 7, Pick::Spread, Dims::Two).unwrap()
+        );
+        let mut s = a.clone();
+        s.sort_unstable();
+        s.dedup();
+        assert_eq!(s.len(), 8);
+        let min_gap = |l: &[usize]| {
+            let mut m = f64::INFINITY;
+            for i in 0..l.len() {
+                for j in 0..i {
+                    m = m.min(crate::metrics::error(
+                        truth[l[i]],
+                        truth[l[j]],
+                        ErrorMode::Horizontal,
+                    ));
+                }
+            }
+            m
+        };
+        let (mut gs, mut gu) = (0.0, 0.0);
+        for seed in 0..20 {
+            gs += min_gap(&pick_labels(&truth, &cand, 8, seed, Pick::Spread, Dims::Two).unwrap());
+            gu += min_gap(&pick_labels(&truth, &cand, 8, seed, Pick::Uniform, Dims::Two).unwrap());
+        }
+        assert!(gs > 1.5 * gu, "spread {gs} uniform {gu}");
+        assert!(pick_labels(&truth, &cand[..3], 4, 0, Pick::Uniform, Dims::Two).is_err());
+        assert!(matches!(
+            pick_labels(&truth, &[2000], 1, 0, Pick::Uniform, Dims::Two),
+            Err(AnchorError::FrameOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn label_efficiency_error_falls_with_k_and_tracking_helps() {
+        // Truth: 4 tracks walking circles; model frame = mirrored, rotated, shifted truth with
+        // 8 cm per-axis noise.
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut truth = Vec::new();
+        let mut ts = Vec::new();
+        let mut ids = Vec::new();
+        for tr in 0..4 {
+            for i in 0..300 {
+                let t = i as f64 * 0.1;
+                let a = 0.12 * t + tr as f64;
+                truth.push([
+                    10.0 + (3.0 + tr as f64) * a.cos(),
+                    7.0 + (2.0 + tr as f64) * a.sin(),
+                    1.2,
+                ]);
+                ts.push(t);
+                ids.push(tr);
+            }
+        }
+        let c = 0.3f64.cos();
+        let s = 0.3f64.sin();
+        let to_model = RigidTransform::new(
+            Dims::Two,
+            [[-c, -s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]],
+            [5.0, -3.0, -1.2],
+        )
+        .unwrap();
+        let sigma = 0.08;
+        let model: Vec<[f64; 3]> = truth
+            .iter()
+            .map(|&p| {
+                let q = to_model.apply(p);
+                [
+                    q[0] + sigma * rng.sample::<f64, _>(StandardNormal),
+                    q[1] + sigma * rng.sample::<f64, _>(StandardNormal),
+                    q[2],
+                ]
+            })
+            .collect();
+        let sig = vec![sigma; truth.len()];
+        let label_candidates: Vec<usize> = (0..600).collect();
+        let test_frames: Vec<usize> = (600..1200).collect();
+        let input = LabelEfficiencyInput {
+            model: &model,
+            sigma: Some(&sig),
+            truth: &truth,
+            timestamps: &ts,
+            track_ids: &ids,
+            label_candidates: &label_candidates,
+            test_frames: &test_frames,
+        };
+        let opts = LabelEfficiencyOptions {
+            ks: vec![3, 20],
+            draws: 8,
+            ..LabelEfficiencyOptions::default()
+        };
+        let r = label_efficiency(&input, &opts).unwrap();
+        let (k3, k20) = (&r.rows[0], &r.rows[1]);
+        assert_eq!(k3.wrong_reflection + k20.wrong_reflection, 0);
+        assert!(k20.ce95 < k3.ce95, "{k3:?} {k20:?}");
+        // 20 labels: close to the oracle fit (noise 8 cm → CEP50 ≈ 1.18 σ ≈ 9.4 cm).
+        assert!(
+            k20.cep50 < 1.15 * r.oracle.cep50,
+            "{k20:?} oracle {:?}",
+            r.oracle
+        );
+        assert!(k20.ce95_tracked.unwrap() < 0.7 * k20.ce95, "{k20:?}");
+        assert!((0.90..=0.98).contains(&k20.coverage95), "{k20:?}");
+        assert!(
+            (0.90..=0.99).contains(&k20.coverage95_tracked.unwrap()),
+            "{k20:?}"
+        );
+        eprintln!("{:#?}\noracle {:?}", r.rows, r.oracle);
+        assert_eq!(r.draws.len(), 16);
+        let again = label_efficiency(&input, &opts).unwrap();
+        assert_eq!(again, r);
+    }
+}
