@@ -347,7 +347,9 @@ impl RecordParser for AtherosParser {
             });
             return Some(buf.len());
         }
-        let (buf_len, _) = match check(buf, be, false) {
+        // recvCSI writes exactly header + CSI + payload; a longer length field is damage, and
+        // trusting it would swallow the records after it.
+        let (buf_len, _) = match check(buf, be, true) {
             Ok(x) => x,
             Err(reason) => {
                 sink.error(CsiError::BadRecord {

@@ -393,8 +393,11 @@ impl RecordParser for Intel5300Parser {
             let dims = bfee_dims(&buf[3..3 + BFEE_HEADER]);
             let bad = match dims {
                 Err(e) => Some(e),
-                Ok((_, _, len)) if field_len < 1 + BFEE_HEADER + len => Some(format!(
-                    "record length {field_len} too short for {len} CSI bytes"
+                // log_to_file writes exactly code + header + CSI; any other length means the
+                // length field is damaged, and trusting it would swallow the records after it.
+                Ok((_, _, len)) if field_len != 1 + BFEE_HEADER + len => Some(format!(
+                    "record length {field_len} != {} for {len} CSI bytes",
+                    1 + BFEE_HEADER + len
                 )),
                 Ok(_) => None,
             };
@@ -416,6 +419,34 @@ impl RecordParser for Intel5300Parser {
             return Some(buf.len());
         }
         let body = &buf[3..total];
+        if code != CODE_BFEE {
+            // MAC and unknown-code records are only trusted when the framing still looks right
+            // after them (the next record starts with a known code, or the input ends there);
+            // otherwise their length field is garbage.
+            let next_ok = if buf.len() == total {
+                if eof {
+                    true
+                } else {
+                    return None;
+                }
+            } else if buf.len() < total + 3 {
+                if eof {
+                    false
+                } else {
+                    return None;
+                }
+            } else {
+                let c = buf[total + 2];
+                c == code || c == CODE_BFEE || c == CODE_MAC
+            };
+            if !next_ok {
+                sink.error(self.err(
+                    base,
+                    format!("code 0x{code:02x} record of length {field_len} breaks the framing"),
+                ));
+                return self.resync(buf, base, eof, sink);
+            }
+        }
         match code {
             CODE_BFEE => match self.decode_bfee(body) {
                 Ok(f) => sink.frame(f),
@@ -431,33 +462,8 @@ impl RecordParser for Intel5300Parser {
                     return self.resync(buf, base, eof, sink);
                 }
             },
-            other => {
-                // Unknown codes are skipped like read_bf_file.m does, but only when the framing
-                // still looks right afterwards; otherwise the length was garbage.
-                let next_ok = if buf.len() == total {
-                    if eof {
-                        true
-                    } else {
-                        return None;
-                    }
-                } else if buf.len() < total + 3 {
-                    if eof {
-                        false
-                    } else {
-                        return None;
-                    }
-                } else {
-                    let c = buf[total + 2];
-                    c == other || c == CODE_BFEE || c == CODE_MAC
-                };
-                if !next_ok {
-                    sink.error(self.err(
-                        base,
-                        format!("unknown code 0x{other:02x} and broken framing"),
-                    ));
-                    return self.resync(buf, base, eof, sink);
-                }
-            }
+            // Other codes are skipped, as read_bf_file.m does.
+            _ => {}
         }
         Some(total)
     }
