@@ -20,6 +20,7 @@
 //! synchronized = true; max_order = 2; truth_paths = 24
 //! [noise]
 //! snr_db_per_subcarrier = 25.0; reference = "median"   # or "distance" + reference_distance_m
+//! enabled = true         # false: noiseless
 //! [impairments]          # receiver_* always; per-frame ones only when synchronized = false
 //! receiver_delay_max_s = 40e-9; timing_offset_max_s = 150e-9; agc_db = 3.0
 //! [diffuse]
@@ -201,12 +202,18 @@ fn default_truth_paths() -> usize {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNoise {
+    /// `false`: no noise at all (for exact checks).
+    #[serde(default = "default_true")]
+    enabled: bool,
     #[serde(default = "default_snr")]
     snr_db_per_subcarrier: Option<f64>,
     #[serde(default = "default_reference")]
     reference: String,
     #[serde(default)]
     reference_distance_m: Option<f64>,
+}
+fn default_true() -> bool {
+    true
 }
 fn default_snr() -> Option<f64> {
     Some(25.0)
@@ -217,6 +224,7 @@ fn default_reference() -> String {
 impl Default for RawNoise {
     fn default() -> Self {
         RawNoise {
+            enabled: true,
             snr_db_per_subcarrier: default_snr(),
             reference: default_reference(),
             reference_distance_m: None,
@@ -517,7 +525,11 @@ impl Scenario {
             max_order: rr.max_order,
             truth_paths: rr.truth_paths.max(1),
             noise: NoiseSpec {
-                snr_db_per_subcarrier: raw.noise.snr_db_per_subcarrier,
+                snr_db_per_subcarrier: if raw.noise.enabled {
+                    raw.noise.snr_db_per_subcarrier
+                } else {
+                    None
+                },
                 reference,
             },
             impairments: Impairments {
