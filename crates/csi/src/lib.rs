@@ -11,9 +11,11 @@ pub mod decode;
 pub mod detect;
 pub mod error;
 pub mod esp32;
+pub mod export;
 pub mod frame;
 pub mod intel5300;
 pub mod nexmon;
+pub mod summary;
 
 pub use decode::{PushDecoder, ReadOptions};
 pub use detect::{detect, read_bytes, read_file, AnyParser, AutoParser};
