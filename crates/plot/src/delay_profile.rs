@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use crate::error::PlotError;
 use crate::render::{render, DrawFail, Figure};
 use crate::style::{
-    chart_on, draw_mesh, series_color, text, titled, Marker, Shape, DARK, GREY, LEGEND_PX,
+    chart_on, draw_mesh, series_color, text, titled, LogAxes, Marker, Shape, DARK, GREY, LEGEND_PX,
 };
 use crate::types::FigureSize;
 
@@ -161,7 +161,13 @@ impl Figure for Prepared<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFail> {
         let area = titled(root, &self.dp.title)?;
         let mut chart = chart_on(&area, self.x[0]..self.x[1], self.floor_db..5.0)?;
-        draw_mesh(&mut chart, "Delay [ns]", "Power [dB rel. peak]")?;
+        draw_mesh(
+            &mut chart,
+            &area,
+            "Delay [ns]",
+            "Power [dB rel. peak]",
+            LogAxes::default(),
+        )?;
         let pdp_color = series_color(0);
         if !self.curve.is_empty() {
             let style = pdp_color.stroke_width(2);

@@ -9,16 +9,16 @@ use std::path::Path;
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::PlotError;
+use crate::legend::{self, Entry, Icon};
 use crate::render::{render, DrawFail, Figure};
 use crate::stats::ErrorSummary;
 use crate::style::{
-    chart_on, draw_mesh, fmt_tick, series_color, text, titled, Marker, Shape, ANNOTATION_PX, DARK,
-    GREY, LEGEND_PX,
+    chart_on, draw_mesh, fmt_tick, series_color, text, titled, LogAxes, Marker, Shape,
+    ANNOTATION_PX, DARK, GREY, MARGIN,
 };
 use crate::types::FigureSize;
 
@@ -38,7 +38,7 @@ pub struct Bound {
     pub value_m: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ErrorCdf {
     pub title: String,
     pub methods: Vec<MethodErrors>,
@@ -49,6 +49,19 @@ pub struct ErrorCdf {
     /// (so one outlier does not squash every curve into the left edge).
     pub x_max_m: Option<f64>,
     pub size: FigureSize,
+}
+
+impl Default for ErrorCdf {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            methods: Vec::new(),
+            bounds: Vec::new(),
+            log_x: false,
+            x_max_m: None,
+            size: FigureSize::new(1250, 700),
+        }
+    }
 }
 
 /// Renders the error CDF to `path` (`.png` or `.svg`).
@@ -174,16 +187,54 @@ fn cdf_steps(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
     pts
 }
 
+/// Above this many errors the CDF is drawn through its step corners (visually identical, and a
+/// thick line over thousands of tiny steps renders with spikes).
+const STEP_LIMIT: usize = 100;
+
+/// Points (e_i, (i+1)/n) joined by straight lines, clipped to [x_lo, x_hi].
+fn cdf_corners(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let mut pts = vec![(x_lo, 0.0)];
+    let mut y = 0.0;
+    for (i, &e) in sorted.iter().enumerate() {
+        let e = e.max(x_lo);
+        if e > x_hi {
+            break;
+        }
+        y = (i + 1) as f64 / n;
+        pts.push((e, y));
+    }
+    pts.push((x_hi, y));
+    pts
+}
+
+const LEGEND_W: u32 = 340;
+
+fn bound_style(i: usize) -> (RGBColor, u32) {
+    (if i == 0 { DARK } else { GREY }, 2)
+}
+
 impl Prepared<'_> {
     fn draw_body<'a, DB, X>(
         &self,
         chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+        outer: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawFail>
     where
         DB: DrawingBackend + 'a,
         X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        draw_mesh(chart, "Position error [m]", "Cumulative probability")?;
+        let log = LogAxes {
+            x: self.cdf.log_x.then_some((self.x_lo, self.x_hi)),
+            y: None,
+        };
+        draw_mesh(
+            chart,
+            outer,
+            "Position error [m]",
+            "Cumulative probability",
+            log,
+        )?;
         let dashed = GREY.stroke_width(1);
         let note = text(ANNOTATION_PX).pos(Pos::new(HPos::Right, VPos::Bottom));
         for (q, name) in [(0.5, "CEP50"), (0.95, "CE95")] {
@@ -201,54 +252,75 @@ impl Prepared<'_> {
             if b.value_m < self.x_lo || b.value_m > self.x_hi {
                 continue;
             }
-            let style = if i == 0 { DARK } else { GREY }.stroke_width(2);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(b.value_m, 0.0), (b.value_m, 1.0)],
-                    8,
-                    5,
-                    style,
-                ))?
-                .label(format!("{} = {} m", b.label, fmt_tick(b.value_m)))
-                .legend(move |(x, y)| {
-                    DashedPathElement::new(vec![(x, y), (x + 24, y)], 6, 4, style)
-                });
+            let (color, width) = bound_style(i);
+            chart.draw_series(DashedLineSeries::new(
+                vec![(b.value_m, 0.0), (b.value_m, 1.0)],
+                8,
+                5,
+                color.stroke_width(width),
+            ))?;
         }
         for (i, m) in self.methods.iter().enumerate() {
             let color = series_color(i);
+            let line = if m.sorted.len() > STEP_LIMIT {
+                cdf_corners(&m.sorted, self.x_lo, self.x_hi)
+            } else {
+                cdf_steps(&m.sorted, self.x_lo, self.x_hi)
+            };
+            chart.draw_series(LineSeries::new(line, color.stroke_width(3)))?;
             let s = m.summary;
-            chart
-                .draw_series(LineSeries::new(
-                    cdf_steps(&m.sorted, self.x_lo, self.x_hi),
-                    color.stroke_width(3),
-                ))?
-                .label(format!(
-                    "{}: CEP50 {} m, CE95 {} m",
-                    m.label,
-                    fmt_tick(s.cep50),
-                    fmt_tick(s.ce95)
-                ))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
             for (q, v, shape) in [(0.5, s.cep50, Shape::Circle), (0.95, s.ce95, Shape::Square)] {
                 if v >= self.x_lo && v <= self.x_hi {
                     Marker::filled(shape, 6, color).draw(chart.plotting_area(), (v, q))?;
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(12)
-            .legend_area_size(34)
-            .label_font(text(LEGEND_PX))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(0xB0, 0xB0, 0xB0))
-            .draw()?;
         Ok(())
     }
+
+    fn legend(&self) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = self
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Entry {
+                label: format!(
+                    "{}\nCEP50 {} m, CE95 {} m",
+                    m.label,
+                    fmt_tick(m.summary.cep50),
+                    fmt_tick(m.summary.ce95)
+                ),
+                icon: Icon::Line {
+                    color: series_color(i),
+                    width: 3,
+                    dashed: false,
+                },
+            })
+            .collect();
+        for (i, b) in self.cdf.bounds.iter().enumerate() {
+            let (color, width) = bound_style(i);
+            entries.push(Entry {
+                label: format!("{} = {} m", b.label, fmt_tick(b.value_m)),
+                icon: Icon::Line {
+                    color,
+                    width,
+                    dashed: true,
+                },
+            });
+        }
+        entries.push(Entry {
+            label: "CEP50 (median)".into(),
+            icon: Icon::Marker(Marker::filled(Shape::Circle, 6, LIGHT)),
+        });
+        entries.push(Entry {
+            label: "CE95 (95th percentile)".into(),
+            icon: Icon::Marker(Marker::filled(Shape::Square, 6, LIGHT)),
+        });
+        entries
+    }
 }
+
+const LIGHT: RGBColor = RGBColor(0xFF, 0xFF, 0xFF);
 
 impl Figure for Prepared<'_> {
     fn size(&self) -> FigureSize {
@@ -257,14 +329,17 @@ impl Figure for Prepared<'_> {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawFail> {
         let area = titled(root, &self.cdf.title)?;
+        let (w, _) = area.dim_in_pixel();
+        let (plot_area, legend_area) = area.split_horizontally(w.saturating_sub(LEGEND_W));
         let y = 0.0..1.02;
         if self.cdf.log_x {
-            let mut chart = chart_on(&area, (self.x_lo..self.x_hi).log_scale(), y)?;
-            self.draw_body(&mut chart)
+            let mut chart = chart_on(&plot_area, (self.x_lo..self.x_hi).log_scale(), y)?;
+            self.draw_body(&mut chart, &plot_area)?;
         } else {
-            let mut chart = chart_on(&area, self.x_lo..self.x_hi, y)?;
-            self.draw_body(&mut chart)
+            let mut chart = chart_on(&plot_area, self.x_lo..self.x_hi, y)?;
+            self.draw_body(&mut chart, &plot_area)?;
         }
+        legend::draw_panel(&legend_area, &self.legend(), MARGIN as i32)
     }
 }
 
@@ -283,6 +358,18 @@ mod tests {
         // Clipping at x_hi keeps the level reached so far.
         let clipped = cdf_steps(&[0.1, 0.2, 5.0], 0.0, 1.0);
         assert_eq!(clipped.last(), Some(&(1.0, 2.0 / 3.0)));
+        let corners = cdf_corners(&[0.1, 0.2, 0.2, 0.4], 0.0, 1.0);
+        assert_eq!(
+            corners,
+            vec![
+                (0.0, 0.0),
+                (0.1, 0.25),
+                (0.2, 0.5),
+                (0.2, 0.75),
+                (0.4, 1.0),
+                (1.0, 1.0)
+            ]
+        );
     }
 
     #[test]

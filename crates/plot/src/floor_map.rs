@@ -13,8 +13,8 @@ use crate::error::PlotError;
 use crate::legend::{self, Entry, Icon};
 use crate::render::{render, DrawFail, Figure};
 use crate::style::{
-    draw_mesh, equal_aspect_chart, series_color, text, titled, Bounds, Marker, Shape,
-    ANNOTATION_PX, DARK, GREY, MARGIN, RECEIVER,
+    draw_mesh, draw_tag, equal_aspect_chart, series_color, titled, Bounds, LogAxes, Marker, Shape,
+    DARK, GREY, MARGIN, RECEIVER,
 };
 use crate::types::{finite2, FigureSize, LabelledPoint, Scene};
 
@@ -130,6 +130,8 @@ struct Prepared<'a> {
     bounds: Bounds,
 }
 
+/// Walls: thick mid-grey, so the thin black true trajectory reads as something else.
+const WALL: RGBColor = RGBColor(0x5A, 0x5A, 0x5A);
 const OBSTACLE_FILL: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 /// Estimates cycle through colours that differ from the receivers' vermillion.
 const ESTIMATE_COLORS: [usize; 5] = [0, 2, 4, 5, 3];
@@ -178,7 +180,7 @@ impl Figure for Prepared<'_> {
         let (w, _) = area.dim_in_pixel();
         let (map_area, legend_area) = area.split_horizontally(w.saturating_sub(LEGEND_W));
         let mut chart = equal_aspect_chart(&map_area, self.bounds)?;
-        draw_mesh(&mut chart, "x [m]", "y [m]")?;
+        draw_mesh(&mut chart, &map_area, "x [m]", "y [m]", LogAxes::default())?;
         let plot = chart.plotting_area();
         let mut entries = Vec::new();
 
@@ -199,46 +201,36 @@ impl Figure for Prepared<'_> {
         for s in &m.scene.walls {
             plot.draw(&PathElement::new(
                 vec![(s.a[0], s.a[1]), (s.b[0], s.b[1])],
-                DARK.stroke_width(3),
+                WALL.stroke_width(5),
             ))?;
         }
         if !m.scene.walls.is_empty() {
             entries.push(Entry {
                 label: "Wall".into(),
                 icon: Icon::Line {
-                    color: DARK,
-                    width: 3,
+                    color: WALL,
+                    width: 5,
+                    dashed: false,
                 },
             });
         }
 
-        let mut seen_labels: Vec<&str> = Vec::new();
+        // Estimates first, truth on top: the true walk must stay visible through a cloud of dots.
+        // Estimates are drawn last-listed first, so the first-listed (main) method ends on top.
+        let mut icons = Vec::with_capacity(m.trajectories.len());
         let mut n_estimates = 0;
+        let mut estimate_runs = Vec::new();
         for t in &m.trajectories {
-            let runs = finite_runs(&t.points);
-            let icon = match t.kind {
-                TrajectoryKind::Truth => {
-                    let style = DARK.mix(0.85).stroke_width(2);
-                    for run in runs {
-                        plot.draw(&PathElement::new(run, style))?;
-                    }
-                    Icon::Line {
-                        color: DARK,
-                        width: 2,
-                    }
-                }
+            icons.push(match t.kind {
+                TrajectoryKind::Truth => Icon::Line {
+                    color: BLACK,
+                    width: 2,
+                    dashed: false,
+                },
                 TrajectoryKind::Estimate => {
                     let color = estimate_color(n_estimates);
                     n_estimates += 1;
-                    for run in runs {
-                        plot.draw(&PathElement::new(
-                            run.clone(),
-                            color.mix(0.35).stroke_width(1),
-                        ))?;
-                        for p in run {
-                            plot.draw(&Circle::new(p, 3, color.filled()))?;
-                        }
-                    }
+                    estimate_runs.push((color, finite_runs(&t.points)));
                     Icon::LineMarker {
                         color,
                         marker: Marker {
@@ -249,7 +241,30 @@ impl Figure for Prepared<'_> {
                         },
                     }
                 }
-            };
+            });
+        }
+        for (color, runs) in estimate_runs.into_iter().rev() {
+            for run in runs {
+                plot.draw(&PathElement::new(
+                    run.clone(),
+                    color.mix(0.3).stroke_width(1),
+                ))?;
+                for p in run {
+                    plot.draw(&Circle::new(p, 2, color.mix(0.8).filled()))?;
+                }
+            }
+        }
+        for t in m
+            .trajectories
+            .iter()
+            .filter(|t| t.kind == TrajectoryKind::Truth)
+        {
+            for run in finite_runs(&t.points) {
+                plot.draw(&PathElement::new(run, BLACK.stroke_width(2)))?;
+            }
+        }
+        let mut seen_labels: Vec<&str> = Vec::new();
+        for (t, icon) in m.trajectories.iter().zip(icons) {
             if !t.label.is_empty() && !seen_labels.contains(&t.label.as_str()) {
                 seen_labels.push(&t.label);
                 entries.push(Entry {
@@ -286,13 +301,9 @@ impl Figure for Prepared<'_> {
             });
         }
 
-        let label_style = text(ANNOTATION_PX);
         for p in &m.points {
             labelled_marker().draw(plot, (p.xy[0], p.xy[1]))?;
-            plot.draw(
-                &(EmptyElement::at((p.xy[0], p.xy[1]))
-                    + Text::new(p.label.clone(), (10, 4), label_style.clone())),
-            )?;
+            draw_tag(plot, (p.xy[0], p.xy[1]), &p.label, (11, 4))?;
         }
         if !m.points.is_empty() {
             entries.push(Entry {
@@ -302,10 +313,7 @@ impl Figure for Prepared<'_> {
         }
         for r in &m.receivers {
             receiver_marker().draw(plot, (r.xy[0], r.xy[1]))?;
-            plot.draw(
-                &(EmptyElement::at((r.xy[0], r.xy[1]))
-                    + Text::new(r.label.clone(), (12, -24), label_style.clone())),
-            )?;
+            draw_tag(plot, (r.xy[0], r.xy[1]), &r.label, (12, -26))?;
         }
         if !m.receivers.is_empty() {
             entries.push(Entry {

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use crate::colormap::viridis;
 use crate::render::{DrawFail, Figure};
 use crate::style::{
-    draw_mesh, equal_aspect_chart, fmt_tick, text, titled, Bounds, Marker, Shape, ANNOTATION_PX,
-    AXIS_DESC_PX, DARK, MARGIN, RECEIVER, TICK_PX, X_LABEL_AREA,
+    draw_log_ticks, draw_mesh, draw_tag, equal_aspect_chart, fmt_tick, text, titled, Bounds,
+    LogAxes, Marker, Shape, TickSide, AXIS_DESC_PX, DARK, MARGIN, RECEIVER, TICK_PX, X_LABEL_AREA,
 };
 use crate::types::{FigureSize, LabelledPoint, Scene};
 
@@ -122,6 +122,7 @@ impl GridFigure<'_> {
     fn draw_colorbar<'a, DB, Y>(
         &self,
         chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+        outer: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawFail>
     where
         DB: DrawingBackend + 'a,
@@ -141,18 +142,22 @@ impl GridFigure<'_> {
             Rectangle::new([(0.0, at(k)), (1.0, at(k + 1))], rgb(c).filled())
         }))?;
         let fmt = |v: &f64| fmt_tick(*v);
+        let blank = |_: &f64| String::new();
         chart
             .configure_mesh()
             .disable_x_mesh()
             .disable_y_mesh()
             .x_labels(0)
-            .y_labels(8)
+            .y_labels(if s.log { 0 } else { 8 })
             .y_desc(self.colorbar_label)
             .axis_desc_style(text(AXIS_DESC_PX))
             .label_style(text(TICK_PX))
-            .y_label_formatter(&fmt)
+            .y_label_formatter(if s.log { &blank } else { &fmt })
             .axis_style(DARK)
             .draw()?;
+        if s.log {
+            draw_log_ticks(chart, outer, TickSide::Right, s.lo, s.hi, false)?;
+        }
         Ok(())
     }
 }
@@ -167,7 +172,7 @@ impl Figure for GridFigure<'_> {
         let (w, _) = area.dim_in_pixel();
         let (map_area, bar_area) = area.split_horizontally(w.saturating_sub(COLORBAR_W));
         let mut chart = equal_aspect_chart(&map_area, self.bounds())?;
-        draw_mesh(&mut chart, "x [m]", "y [m]")?;
+        draw_mesh(&mut chart, &map_area, "x [m]", "y [m]", LogAxes::default())?;
         let g = &self.grid;
         let nx = g.nx();
         chart.draw_series(g.values.iter().enumerate().filter_map(|(k, &v)| {
@@ -196,13 +201,9 @@ impl Figure for GridFigure<'_> {
                 DARK.stroke_width(3),
             ))?;
         }
-        let label_style = text(ANNOTATION_PX);
         for r in self.receivers {
             Marker::filled(Shape::Triangle, 9, RECEIVER).draw(plot, (r.xy[0], r.xy[1]))?;
-            plot.draw(
-                &(EmptyElement::at((r.xy[0], r.xy[1]))
-                    + Text::new(r.label.clone(), (12, -24), label_style.clone())),
-            )?;
+            draw_tag(plot, (r.xy[0], r.xy[1]), &r.label, (12, -26))?;
         }
 
         let mut bar = ChartBuilder::on(&bar_area);
@@ -214,10 +215,10 @@ impl Figure for GridFigure<'_> {
         if self.scale.log {
             let mut c =
                 bar.build_cartesian_2d(0.0..1.0, (self.scale.lo..self.scale.hi).log_scale())?;
-            self.draw_colorbar(&mut c)
+            self.draw_colorbar(&mut c, &bar_area)
         } else {
             let mut c = bar.build_cartesian_2d(0.0..1.0, self.scale.lo..self.scale.hi)?;
-            self.draw_colorbar(&mut c)
+            self.draw_colorbar(&mut c, &bar_area)
         }
     }
 }

@@ -10,7 +10,9 @@ use plotters::prelude::*;
 
 use crate::error::PlotError;
 use crate::render::{render, DrawFail, Figure};
-use crate::style::{chart_on, draw_mesh, series_color, text, titled, Marker, Shape, LEGEND_PX};
+use crate::style::{
+    chart_on, draw_mesh, series_color, text, titled, LogAxes, Marker, Shape, LEGEND_PX,
+};
 use crate::types::FigureSize;
 
 const FIGURE: &str = "label efficiency";
@@ -128,13 +130,18 @@ impl Prepared<'_> {
     fn draw_body<'a, DB, X, Y>(
         &self,
         chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        outer: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawFail>
     where
         DB: DrawingBackend + 'a,
         X: Ranged<ValueType = f64> + ValueFormatter<f64>,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        draw_mesh(chart, &self.le.x_label, &self.le.y_label)?;
+        let log = LogAxes {
+            x: self.le.log_x.then_some((self.x[0], self.x[1])),
+            y: self.le.log_y.then_some((self.y[0], self.y[1])),
+        };
+        draw_mesh(chart, outer, &self.le.x_label, &self.le.y_label, log)?;
         let n = self.le.series.len() as i32;
         for (i, s) in self.le.series.iter().enumerate() {
             let color = series_color(i);
@@ -192,10 +199,12 @@ impl Figure for Prepared<'_> {
         let area = titled(root, &self.le.title)?;
         let (x, y) = (self.x[0]..self.x[1], self.y[0]..self.y[1]);
         match (self.le.log_x, self.le.log_y) {
-            (false, false) => self.draw_body(&mut chart_on(&area, x, y)?),
-            (true, false) => self.draw_body(&mut chart_on(&area, x.log_scale(), y)?),
-            (false, true) => self.draw_body(&mut chart_on(&area, x, y.log_scale())?),
-            (true, true) => self.draw_body(&mut chart_on(&area, x.log_scale(), y.log_scale())?),
+            (false, false) => self.draw_body(&mut chart_on(&area, x, y)?, &area),
+            (true, false) => self.draw_body(&mut chart_on(&area, x.log_scale(), y)?, &area),
+            (false, true) => self.draw_body(&mut chart_on(&area, x, y.log_scale())?, &area),
+            (true, true) => {
+                self.draw_body(&mut chart_on(&area, x.log_scale(), y.log_scale())?, &area)
+            }
         }
     }
 }

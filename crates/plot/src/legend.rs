@@ -1,6 +1,7 @@
 //! A legend drawn in its own panel beside a map, so it never hides data (maps fill their frame).
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::render::DrawFail;
@@ -12,6 +13,7 @@ pub(crate) enum Icon {
     Line {
         color: RGBColor,
         width: u32,
+        dashed: bool,
     },
     Marker(Marker),
     /// A thin line with a marker on it (e.g. estimated trajectory).
@@ -83,9 +85,25 @@ pub(crate) fn draw_icon<DB: DrawingBackend>(
     let (x, y) = at;
     let mid = (x + ICON_W / 2, y);
     match icon {
-        Icon::Line { color, width } => {
+        Icon::Line {
+            color,
+            width,
+            dashed: false,
+        } => {
             area.draw(&PathElement::new(
                 vec![(x, y), (x + ICON_W, y)],
+                color.stroke_width(width),
+            ))?;
+        }
+        Icon::Line {
+            color,
+            width,
+            dashed: true,
+        } => {
+            area.draw(&DashedPathElement::new(
+                vec![(x, y), (x + ICON_W, y)],
+                7,
+                4,
                 color.stroke_width(width),
             ))?;
         }
@@ -111,7 +129,8 @@ pub(crate) fn draw_icon<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Greedy word wrap to `max_w` pixels (a single over-long word stays on its own line).
+/// Greedy word wrap to `max_w` pixels (a single over-long word stays on its own line); `\n`
+/// in the label forces a break.
 fn wrap<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     label: &str,
@@ -119,6 +138,19 @@ fn wrap<DB: DrawingBackend>(
     max_w: u32,
 ) -> Result<Vec<String>, DrawFail> {
     let mut lines: Vec<String> = Vec::new();
+    for paragraph in label.split('\n') {
+        wrap_paragraph(area, paragraph, style, max_w, &mut lines)?;
+    }
+    Ok(lines)
+}
+
+fn wrap_paragraph<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    label: &str,
+    style: &TextStyle<'_>,
+    max_w: u32,
+    lines: &mut Vec<String>,
+) -> Result<(), DrawFail> {
     let mut current = String::new();
     for word in label.split_whitespace() {
         let candidate = if current.is_empty() {
@@ -136,5 +168,5 @@ fn wrap<DB: DrawingBackend>(
     if !current.is_empty() {
         lines.push(current);
     }
-    Ok(lines)
+    Ok(())
 }

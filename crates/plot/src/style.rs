@@ -9,6 +9,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::font::FAMILY;
@@ -89,32 +90,182 @@ pub(crate) fn fmt_tick(v: f64) -> String {
     }
 }
 
-/// Mesh with units, light grid, readable ticks. Works for linear and logarithmic axes.
-pub(crate) fn draw_mesh<DB, X, Y>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+/// Logarithmic axes of a chart, with their value ranges: plotters labels only whole decades on a
+/// log axis (none at all when the range is inside one decade), so these get their own ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct LogAxes {
+    pub x: Option<(f64, f64)>,
+    pub y: Option<(f64, f64)>,
+}
+
+/// Tick values m x 10^k inside [lo, hi] with mantissas chosen by the number of decades spanned;
+/// `true` marks whole decades.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, bool)> {
+    if !(lo > 0.0 && hi > lo && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let span = (hi / lo).log10();
+    let (mantissas, step): (&[f64], i32) = if span < 1.0 {
+        (&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 1)
+    } else if span < 2.5 {
+        (&[1.0, 2.0, 5.0], 1)
+    } else if span < 7.0 {
+        (&[1.0], 1)
+    } else {
+        (&[1.0], (span / 6.0).ceil() as i32)
+    };
+    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let mut out = Vec::new();
+    for k in k0..=k1 {
+        if k.rem_euclid(step) != 0 {
+            continue;
+        }
+        for &m in mantissas {
+            let v = m * 10f64.powi(k);
+            // Relative tolerance so that 1e-3 computed as 1 * 10^-3 is not lost at an edge.
+            if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                out.push((v, m == 1.0));
+            }
+        }
+    }
+    out
+}
+
+/// Mesh with units, light grid, readable ticks. Works for linear and logarithmic axes; name the
+/// logarithmic ones in `log` so they get 1-2-5 ticks instead of decades only.
+pub(crate) fn draw_mesh<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    outer: &DrawingArea<DB, Shift>,
     x_desc: &str,
     y_desc: &str,
+    log: LogAxes,
 ) -> Result<(), DrawFail>
 where
-    DB: DrawingBackend,
+    DB: DrawingBackend + 'a,
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let fmt = |v: &f64| fmt_tick(*v);
+    // plotters still labels one key point on an axis asked for 0 labels: blank it.
+    let blank = |_: &f64| String::new();
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
         .axis_desc_style(text(AXIS_DESC_PX))
         .label_style(text(TICK_PX))
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt)
-        .x_labels(9)
-        .y_labels(9)
-        .bold_line_style(RGBColor(0xDD, 0xDD, 0xDD))
-        .light_line_style(RGBColor(0xF2, 0xF2, 0xF2))
+        .x_label_formatter(if log.x.is_some() { &blank } else { &fmt })
+        .y_label_formatter(if log.y.is_some() { &blank } else { &fmt })
+        .x_labels(if log.x.is_some() { 0 } else { 9 })
+        .y_labels(if log.y.is_some() { 0 } else { 9 })
+        .max_light_lines(1)
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT)
         .axis_style(DARK)
         .draw()?;
+    if let Some((lo, hi)) = log.x {
+        draw_log_ticks(chart, outer, TickSide::Bottom, lo, hi, true)?;
+    }
+    if let Some((lo, hi)) = log.y {
+        draw_log_ticks(chart, outer, TickSide::Left, lo, hi, true)?;
+    }
+    Ok(())
+}
+
+const GRID_BOLD: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
+const GRID_LIGHT: RGBColor = RGBColor(0xF0, 0xF0, 0xF0);
+
+/// Where hand-drawn ticks go: below the plot (x), left of it or right of it (y).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TickSide {
+    Bottom,
+    Left,
+    Right,
+}
+
+/// Grid lines, tick marks and labels at [`log_ticks`] for one logarithmic axis.
+pub(crate) fn draw_log_ticks<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    outer: &DrawingArea<DB, Shift>,
+    side: TickSide,
+    lo: f64,
+    hi: f64,
+    grid: bool,
+) -> Result<(), DrawFail>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let (xr, yr) = (chart.x_range(), chart.y_range());
+    let ticks = log_ticks(lo, hi);
+    if grid {
+        for &(v, decade) in &ticks {
+            let color = if decade { GRID_BOLD } else { GRID_LIGHT };
+            let line = match side {
+                TickSide::Bottom => vec![(v, yr.start), (v, yr.end)],
+                TickSide::Left | TickSide::Right => vec![(xr.start, v), (xr.end, v)],
+            };
+            chart.draw_series(LineSeries::new(line, color.stroke_width(1)))?;
+        }
+    }
+    // Labels sit outside the plotting area, which clamps what is drawn on it: draw them on the
+    // chart's whole area (`outer`), converting from absolute backend pixels.
+    let base = outer.get_base_pixel();
+    let style = text(TICK_PX);
+    for &(v, _) in &ticks {
+        let anchor = match side {
+            TickSide::Bottom => (v, yr.start),
+            TickSide::Left => (xr.start, v),
+            TickSide::Right => (xr.end, v),
+        };
+        let (ax, ay) = chart.backend_coord(&anchor);
+        let (x, y) = (ax - base.0, ay - base.1);
+        let (mark, pos, at) = match side {
+            TickSide::Bottom => (
+                [(x, y), (x, y + 5)],
+                Pos::new(HPos::Center, VPos::Top),
+                (x, y + 8),
+            ),
+            TickSide::Left => (
+                [(x - 5, y), (x, y)],
+                Pos::new(HPos::Right, VPos::Center),
+                (x - 8, y),
+            ),
+            TickSide::Right => (
+                [(x, y), (x + 5, y)],
+                Pos::new(HPos::Left, VPos::Center),
+                (x + 8, y),
+            ),
+        };
+        outer.draw(&PathElement::new(mark.to_vec(), DARK.stroke_width(1)))?;
+        outer.draw(&Text::new(fmt_tick(v), at, style.clone().pos(pos)))?;
+    }
+    Ok(())
+}
+
+/// A short text next to a data point, on a translucent white box so it stays readable on top of
+/// heat-map colours and dense trajectories.
+pub(crate) fn draw_tag<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    at: CT::From,
+    label: &str,
+    offset: (i32, i32),
+) -> Result<(), DrawFail> {
+    if label.is_empty() {
+        return Ok(());
+    }
+    let style = text(ANNOTATION_PX);
+    let (w, h) = area.estimate_text_size(label, &style)?;
+    let (ox, oy) = offset;
+    area.draw(
+        &(EmptyElement::at(at)
+            + Rectangle::new(
+                [(ox - 3, oy - 2), (ox + w as i32 + 3, oy + h as i32 + 2)],
+                WHITE.mix(0.8).filled(),
+            )
+            + Text::new(label.to_string(), (ox, oy), style)),
+    )?;
     Ok(())
 }
 
@@ -341,6 +492,22 @@ mod tests {
         assert_eq!(fmt_tick(0.001), "0.001");
         assert_eq!(fmt_tick(1e-5), "1e-5");
         assert_eq!(fmt_tick(1e-17), "0");
+    }
+
+    #[test]
+    fn log_ticks_adapt_to_span() {
+        let vals = |lo, hi| log_ticks(lo, hi).iter().map(|t| t.0).collect::<Vec<_>>();
+        // Inside one decade: every integer mantissa, so there is always something to read.
+        assert_eq!(vals(0.025, 0.085).len(), 6);
+        assert!((vals(0.025, 0.085)[0] - 0.03).abs() < 1e-12);
+        // Two decades: 1-2-5.
+        let t = vals(0.01, 1.0);
+        assert_eq!(t.len(), 7);
+        assert!((t[1] - 0.02).abs() < 1e-12 && (t[2] - 0.05).abs() < 1e-12);
+        // Many decades: whole decades, thinned.
+        assert_eq!(vals(1e-3, 1e3).len(), 7);
+        assert!(vals(1e-12, 1e12).len() <= 7);
+        assert!(log_ticks(0.0, 1.0).is_empty());
     }
 
     #[test]

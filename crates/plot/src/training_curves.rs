@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use crate::error::PlotError;
 use crate::render::{render, DrawFail, Figure};
-use crate::style::{chart_on, draw_mesh, series_color, text, titled, LEGEND_PX};
+use crate::style::{chart_on, draw_mesh, series_color, text, titled, LogAxes, LEGEND_PX};
 use crate::types::FigureSize;
 
 const FIGURE: &str = "training curves";
@@ -120,12 +120,17 @@ impl Prepared<'_> {
     fn draw_body<'a, DB, Y>(
         &self,
         chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+        outer: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawFail>
     where
         DB: DrawingBackend + 'a,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        draw_mesh(chart, &self.tc.x_label, &self.tc.y_label)?;
+        let log = LogAxes {
+            x: None,
+            y: self.tc.log_y.then_some((self.y[0], self.y[1])),
+        };
+        draw_mesh(chart, outer, &self.tc.x_label, &self.tc.y_label, log)?;
         for (i, c) in self.tc.curves.iter().enumerate() {
             let color = series_color(c.color.unwrap_or(i));
             let style = color.stroke_width(if c.dashed { 2 } else { 3 });
@@ -178,10 +183,10 @@ impl Figure for Prepared<'_> {
         let x = self.x[0]..self.x[1];
         if self.tc.log_y {
             let mut chart = chart_on(&area, x, (self.y[0]..self.y[1]).log_scale())?;
-            self.draw_body(&mut chart)
+            self.draw_body(&mut chart, &area)
         } else {
             let mut chart = chart_on(&area, x, self.y[0]..self.y[1])?;
-            self.draw_body(&mut chart)
+            self.draw_body(&mut chart, &area)
         }
     }
 }
