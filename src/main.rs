@@ -20,6 +20,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // @@subcommands (one line per subcommand; keep this marker)
+    /// Summarise a CSI recording or dataset: frames, antennas, subcarriers, rate, RSSI, gaps, bad records.
+    Inspect(cmd::inspect::Args),
+    /// Convert a CSI recording (Intel 5300, Atheros, Nexmon, ESP32) to the dataset exchange format.
+    Convert(cmd::convert::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +37,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // @@dispatch (one arm per subcommand; keep this marker)
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,2 +1,4 @@
 //! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
+pub mod convert;
+pub mod inspect;
