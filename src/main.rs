@@ -24,6 +24,10 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Convert a CSI recording (Intel 5300, Atheros, Nexmon, ESP32) to the dataset exchange format.
     Convert(cmd::convert::Args),
+    /// Score positions against a dataset's ground truth (CEP50, CE95, RMSE).
+    Eval(cmd::eval::Args),
+    /// Pick k label frames from a dataset's ground truth (walking to k known spots).
+    Labels(cmd::labels::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         // @@dispatch (one arm per subcommand; keep this marker)
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Labels(args) => cmd::labels::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,3 +2,5 @@
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
 pub mod convert;
 pub mod inspect;
+pub mod eval;
+pub mod labels;
