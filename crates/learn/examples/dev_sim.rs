@@ -1,0 +1,125 @@
+//! DEVELOPMENT: simulate a scenario, extract paths with rfloc-dsp, self-calibrate, score vs truth.
+use rfloc_channel::scenario::{bundled, Scenario};
+use rfloc_learn::align::fit_isometry;
+use rfloc_learn::features::{extract_paths, PathOptions};
+use rfloc_learn::linalg::quantile;
+use rfloc_learn::selfcal::{self_calibrate, SelfCalConfig};
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or("factory-hall".into());
+    let frames: Option<usize> = std::env::args().nth(2).and_then(|s| s.parse().ok());
+    let sc = Scenario::from_toml_str(bundled(&name).unwrap()).unwrap();
+    let t0 = std::time::Instant::now();
+    let ds = rfloc_channel::simulate(&sc, 1, frames).unwrap();
+    println!(
+        "simulated {} frames in {:.1}s",
+        ds.n_frames(),
+        t0.elapsed().as_secs_f64()
+    );
+    let t0 = std::time::Instant::now();
+    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    println!(
+        "paths in {:.1}s, skipped {}",
+        t0.elapsed().as_secs_f64(),
+        ps.skipped.len()
+    );
+    {
+        let truth = ds.truth.positions.as_ref().unwrap();
+        let td = ds.truth.paths_delay_s.as_ref().unwrap();
+        let rxp = ds.meta.receiver_positions().unwrap();
+        for j in 0..ps.n_receivers {
+            let mut e = vec![];
+            let mut et = vec![];
+            for i in 0..ds.n_frames() {
+                let x = [truth[[i, 0]], truth[[i, 1]], truth[[i, 2]]];
+                let d = rfloc_learn::geometry::dist(&x, &rxp[j]);
+                e.push(ps.first_m[i * ps.n_receivers + j] - d);
+                let mut best = f64::INFINITY;
+                for k in 0..td.dim().2 {
+                    let v = td[[i, j, k]];
+                    if v.is_finite() && v < best {
+                        best = v;
+                    }
+                }
+                et.push(best * rfloc_learn::geometry::C - d);
+            }
+            let los: Vec<f64> = e
+                .iter()
+                .zip(&et)
+                .filter(|(_, t)| t.abs() < 0.01)
+                .map(|(a, _)| *a)
+                .collect();
+            let ml = quantile(&los, 0.5);
+            let q: Vec<String> = [0.05, 0.25, 0.5, 0.75, 0.95]
+                .iter()
+                .map(|q| format!("{:.3}", quantile(&los, *q) - ml))
+                .collect();
+            println!(
+                "rx{j} LoS links {} dsp err {:?} offset {:.3}",
+                los.len(),
+                q,
+                ml
+            );
+            let med = quantile(&e, 0.5);
+            let q: Vec<String> = [0.05, 0.25, 0.5, 0.75, 0.9, 0.95]
+                .iter()
+                .map(|q| format!("{:.3}", quantile(&e, *q) - med))
+                .collect();
+            let qt: Vec<String> = [0.5, 0.75, 0.9, 0.95]
+                .iter()
+                .map(|q| format!("{:.3}", quantile(&et, *q)))
+                .collect();
+            println!(
+                "rx{j} dsp first-path err quantiles {:?}  truth-first excess {:?}",
+                q, qt
+            );
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let cal = self_calibrate(&ps.first_m, ps.n_receivers, &SelfCalConfig::default()).unwrap();
+    println!(
+        "selfcal {:.1}s cost {:.5} inliers {:.3} rms {:.4}",
+        t0.elapsed().as_secs_f64(),
+        cal.subset_cost,
+        cal.inlier_fraction,
+        cal.inlier_rms_m
+    );
+    let truth = ds.truth.positions.as_ref().unwrap();
+    let n = ds.n_frames();
+    let b: Vec<[f64; 3]> = (0..n)
+        .map(|i| [truth[[i, 0]], truth[[i, 1]], truth[[i, 2]]])
+        .collect();
+    let w: Vec<f64> = cal
+        .positions
+        .iter()
+        .map(|x| if x[0].is_finite() { 1.0 } else { 0.0 })
+        .collect();
+    let a0: Vec<[f64; 3]> = cal
+        .positions
+        .iter()
+        .map(|x| if x[0].is_finite() { *x } else { [0.0; 3] })
+        .collect();
+    let iso = fit_isometry(&a0, &b, &w, true);
+    let errs: Vec<f64> = (0..n)
+        .filter(|&i| w[i] > 0.0)
+        .map(|i| {
+            let y = iso.apply(&a0[i]);
+            ((y[0] - b[i][0]).powi(2) + (y[1] - b[i][1]).powi(2)).sqrt()
+        })
+        .collect();
+    println!(
+        "frames {} CEP50 {:.4} CE95 {:.4} max {:.3}",
+        errs.len(),
+        quantile(&errs, 0.5),
+        quantile(&errs, 0.95),
+        quantile(&errs, 1.0)
+    );
+    for (j, rm) in ds.meta.receivers.iter().enumerate() {
+        println!(
+            "rx{j} {:?} true {:?} off {:.3}",
+            iso.apply(&cal.receivers[j]),
+            rm.position,
+            cal.offsets_m[j]
+        );
+    }
+}

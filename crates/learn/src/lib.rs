@@ -1,0 +1,15 @@
+//! rfloc-learn: positions and the map from unlabelled CSI.
+//!
+//! Pipeline (design.md §2): per-frame path features (rfloc-dsp) → TOA self-calibration of the
+//! first-path ranges (positions, receivers and offsets up to an isometry) → virtual anchors
+//! (mirror images) found in the later paths → a physics decoder in burn with learnable anchors,
+//! offsets, reflection losses and a neural augmentation, trained jointly with an MLP encoder →
+//! a versioned model artifact that locates new frames (encoder + analysis-by-synthesis refinement).
+
+pub mod align;
+pub mod error;
+pub mod features;
+pub mod geometry;
+pub mod linalg;
+pub mod nets;
+pub mod selfcal;

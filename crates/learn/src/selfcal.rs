@@ -1,0 +1,523 @@
+//! TOA self-calibration: unknown tag positions, unknown receivers, unknown fixed receiver offsets.
+//!
+//! Equation (metres; `m = c · τ_first` is the first-path range of frame n at receiver r):
+//!
+//! ```text
+//! m[n, r] = |x_n − p_r| + β_r + ε[n, r]        ε: noise, plus a positive bias when LoS is blocked
+//! minimise Σ_{n,r} ρ(m[n, r] − |x_n − p_r| − β_r)   over x_n, p_r, β_r   (ρ robust)
+//! ```
+//!
+//! The solution is unique up to an isometry (scale is fixed by `c`). The cost has local minima, so
+//! the solver runs several seeded random starts on a spread-out subset of frames (Huber, then
+//! Cauchy), keeps the lowest robust cost, then locates every frame with the receivers fixed and
+//! refines everything jointly. Each Levenberg–Marquardt step eliminates the per-frame position
+//! blocks with a Schur complement, so a step costs O(N·R·G²) with G = 4R global unknowns.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::geometry::{dist, Robust};
+use crate::linalg::{inv_spd_small, quantile, solve_spd};
+
+/// Settings of the self-calibration.
+#[derive(Clone, Debug)]
+pub struct SelfCalConfig {
+    /// 2: tag in a plane (receivers keep a height above it); 3: free 3D positions.
+    pub dims: usize,
+    /// Random starts on the subset (the best robust cost wins).
+    pub starts: usize,
+    /// Frames in the multi-start subset (evenly spaced over the recording).
+    pub subset: usize,
+    /// Seed of the random starts: same seed, same result.
+    pub seed: u64,
+    /// Cauchy scale of the final fit (m); first paths biased by more are treated as outliers.
+    pub cauchy_m: f64,
+}
+
+impl Default for SelfCalConfig {
+    fn default() -> Self {
+        Self {
+            dims: 2,
+            starts: 24,
+            subset: 300,
+            seed: 0,
+            cauchy_m: 0.1,
+        }
+    }
+}
+
+/// Result: receivers, offsets and positions in one arbitrary isometric frame.
+#[derive(Clone, Debug)]
+pub struct SelfCal {
+    /// Receiver positions `p_r` (in 2D mode `z` is the height above the tag plane).
+    pub receivers: Vec<[f64; 3]>,
+    /// Fixed receiver range offsets `β_r` (m) = `c · δ_r`.
+    pub offsets_m: Vec<f64>,
+    /// Tag position per frame (`[NaN; 3]` for frames with fewer than `dims + 1` observations).
+    pub positions: Vec<[f64; 3]>,
+    /// Robust (Cauchy) cost per observation of the best start on the subset.
+    pub subset_cost: f64,
+    /// Fraction of observations whose residual is within 3 Cauchy scales.
+    pub inlier_fraction: f64,
+    /// RMS residual of those inliers (m).
+    pub inlier_rms_m: f64,
+}
+
+/// Receiver block: `[px, py, pz, β]`.
+type Rx = [f64; 4];
+
+/// Robust cost of one frame's observations at position `x`.
+fn frame_cost(row: &[f64], rx: &[Rx], x: &[f64; 3], loss: Robust) -> f64 {
+    let mut c = 0.0;
+    for (r, &m) in row.iter().enumerate() {
+        if m.is_finite() {
+            let p = [rx[r][0], rx[r][1], rx[r][2]];
+            c += loss.rho(m - dist(x, &p) - rx[r][3]);
+        }
+    }
+    c
+}
+
+/// Locates one frame with the receivers fixed: robust Gauss–Newton from `init`.
+pub(crate) fn locate_frame(
+    row: &[f64],
+    rx: &[Rx],
+    dims: usize,
+    init: [f64; 3],
+    loss: Robust,
+    iters: usize,
+) -> ([f64; 3], f64) {
+    let mut x = init;
+    let mut cost = frame_cost(row, rx, &x, loss);
+    let mut lambda = 1e-3;
+    for _ in 0..iters {
+        let mut h = [0.0; 9];
+        let mut g = [0.0; 3];
+        for (r, &m) in row.iter().enumerate() {
+            if !m.is_finite() {
+                continue;
+            }
+            let p = [rx[r][0], rx[r][1], rx[r][2]];
+            let d = dist(&x, &p).max(1e-9);
+            let e = m - d - rx[r][3];
+            let w = loss.weight(e);
+            let j = [(x[0] - p[0]) / d, (x[1] - p[1]) / d, (x[2] - p[2]) / d];
+            for a in 0..dims {
+                g[a] += w * j[a] * e;
+                for b in 0..dims {
+                    h[a * dims + b] += w * j[a] * j[b];
+                }
+            }
+        }
+        let mut improved = false;
+        for _ in 0..8 {
+            let mut hd = h;
+            for a in 0..dims {
+                hd[a * dims + a] += lambda * (h[a * dims + a] + 1e-9);
+            }
+            let mut step = g;
+            if !solve_spd(&hd[..dims * dims], &mut step[..dims], dims) {
+                lambda *= 10.0;
+                continue;
+            }
+            let mut xn = x;
+            for a in 0..dims {
+                xn[a] += step[a];
+            }
+            let cn = frame_cost(row, rx, &xn, loss);
+            if cn <= cost {
+                let small = (0..dims).map(|a| step[a] * step[a]).sum::<f64>() < 1e-14;
+                x = xn;
+                cost = cn;
+                lambda = (lambda * 0.3).max(1e-9);
+                improved = !small;
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    (x, cost)
+}
+
+/// Coarse grid search over the square `[-half, half]²` (z = 0 plane, or the receivers' mean
+/// height below in 3D) followed by Gauss–Newton: a start that does not depend on the past.
+pub(crate) fn locate_frame_global(
+    row: &[f64],
+    rx: &[Rx],
+    dims: usize,
+    center: [f64; 2],
+    half: f64,
+    loss: Robust,
+) -> ([f64; 3], f64) {
+    const G: usize = 24;
+    let mut cands: Vec<(f64, [f64; 3])> = Vec::with_capacity(G * G);
+    let coarse = Robust::Cauchy(1.0);
+    for i in 0..G {
+        for j in 0..G {
+            let x = [
+                center[0] - half + 2.0 * half * (i as f64 + 0.5) / G as f64,
+                center[1] - half + 2.0 * half * (j as f64 + 0.5) / G as f64,
+                0.0,
+            ];
+            cands.push((frame_cost(row, rx, &x, coarse), x));
+        }
+    }
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = ([f64::NAN; 3], f64::INFINITY);
+    for (_, x0) in cands.iter().take(3) {
+        let (x, c) = locate_frame(row, rx, dims, *x0, loss, 50);
+        if c < best.1 {
+            best = (x, c);
+        }
+    }
+    best
+}
+
+/// Joint robust Levenberg–Marquardt over receivers and positions (Schur complement on positions).
+/// `frames` lists the rows of `m` (N × R, row-major) taking part. Returns the final cost.
+fn joint_lm(
+    m: &[f64],
+    nr: usize,
+    frames: &[usize],
+    dims: usize,
+    rx: &mut [Rx],
+    pos: &mut [[f64; 3]],
+    loss: Robust,
+    iters: usize,
+) -> f64 {
+    let g_n = 4 * nr;
+    let total_cost = |rx: &[Rx], pos: &[[f64; 3]]| -> f64 {
+        frames
+            .iter()
+            .map(|&n| frame_cost(&m[n * nr..(n + 1) * nr], rx, &pos[n], loss))
+            .sum()
+    };
+    let mut cost = total_cost(rx, pos);
+    let mut lambda = 1e-3;
+    for _ in 0..iters {
+        // Normal equations: U (G×G), per frame V_n (D×D), W_n (G×D), gradients.
+        let mut u = vec![0.0; g_n * g_n];
+        let mut gu = vec![0.0; g_n];
+        let mut vs: Vec<[f64; 9]> = Vec::with_capacity(frames.len());
+        let mut ws: Vec<Vec<f64>> = Vec::with_capacity(frames.len());
+        let mut gvs: Vec<[f64; 3]> = Vec::with_capacity(frames.len());
+        for &n in frames {
+            let mut v = [0.0; 9];
+            let mut w_n = vec![0.0; g_n * 3];
+            let mut gv = [0.0; 3];
+            let x = pos[n];
+            for r in 0..nr {
+                let mv = m[n * nr + r];
+                if !mv.is_finite() {
+                    continue;
+                }
+                let p = [rx[r][0], rx[r][1], rx[r][2]];
+                let d = dist(&x, &p).max(1e-9);
+                let e = mv - d - rx[r][3];
+                let w = loss.weight(e);
+                let jx = [(x[0] - p[0]) / d, (x[1] - p[1]) / d, (x[2] - p[2]) / d];
+                // receiver block jacobian: [-jx, 1]
+                let jr = [-jx[0], -jx[1], -jx[2], 1.0];
+                for a in 0..dims {
+                    gv[a] += w * jx[a] * e;
+                    for b in 0..dims {
+                        v[a * 3 + b] += w * jx[a] * jx[b];
+                    }
+                }
+                let o = 4 * r;
+                for a in 0..4 {
+                    gu[o + a] += w * jr[a] * e;
+                    for b in 0..4 {
+                        u[(o + a) * g_n + o + b] += w * jr[a] * jr[b];
+                    }
+                    for b in 0..dims {
+                        w_n[(o + a) * 3 + b] += w * jr[a] * jx[b];
+                    }
+                }
+            }
+            vs.push(v);
+            ws.push(w_n);
+            gvs.push(gv);
+        }
+        let mut accepted = false;
+        for _ in 0..10 {
+            let mut s = u.clone();
+            for i in 0..g_n {
+                s[i * g_n + i] += lambda * (u[i * g_n + i] + 1e-6);
+            }
+            let mut rhs = gu.clone();
+            let mut vinvs: Vec<Vec<f64>> = Vec::with_capacity(frames.len());
+            let mut ok = true;
+            for (k, _) in frames.iter().enumerate() {
+                let mut vd = [0.0; 9];
+                for a in 0..dims {
+                    for b in 0..dims {
+                        vd[a * dims + b] = vs[k][a * 3 + b];
+                    }
+                    vd[a * dims + a] += lambda * (vs[k][a * 3 + a] + 1e-6) + 1e-12;
+                }
+                let Some(vi) = inv_spd_small(&vd[..dims * dims], dims) else {
+                    ok = false;
+                    break;
+                };
+                // S -= W V⁻¹ Wᵀ ; rhs -= W V⁻¹ g_v
+                let w_n = &ws[k];
+                let mut wvi = vec![0.0; g_n * dims];
+                for i in 0..g_n {
+                    for b in 0..dims {
+                        let mut acc = 0.0;
+                        for a in 0..dims {
+                            acc += w_n[i * 3 + a] * vi[a * dims + b];
+                        }
+                        wvi[i * dims + b] = acc;
+                    }
+                }
+                for i in 0..g_n {
+                    if wvi[i * dims..(i + 1) * dims].iter().all(|v| *v == 0.0) {
+                        continue;
+                    }
+                    for j in 0..g_n {
+                        let mut acc = 0.0;
+                        for b in 0..dims {
+                            acc += wvi[i * dims + b] * w_n[j * 3 + b];
+                        }
+                        s[i * g_n + j] -= acc;
+                    }
+                    let mut acc = 0.0;
+                    for b in 0..dims {
+                        acc += wvi[i * dims + b] * gvs[k][b];
+                    }
+                    rhs[i] -= acc;
+                }
+                vinvs.push(vi);
+            }
+            if !ok || !solve_spd(&s, &mut rhs, g_n) {
+                lambda *= 10.0;
+                continue;
+            }
+            let dtheta = rhs;
+            let mut rx_new = rx.to_vec();
+            for r in 0..nr {
+                for a in 0..4 {
+                    rx_new[r][a] += dtheta[4 * r + a];
+                }
+            }
+            let mut pos_new = pos.to_vec();
+            for (k, &n) in frames.iter().enumerate() {
+                let w_n = &ws[k];
+                let mut t = [0.0; 3];
+                for b in 0..dims {
+                    let mut acc = gvs[k][b];
+                    for i in 0..g_n {
+                        acc -= w_n[i * 3 + b] * dtheta[i];
+                    }
+                    t[b] = acc;
+                }
+                for a in 0..dims {
+                    let mut acc = 0.0;
+                    for b in 0..dims {
+                        acc += vinvs[k][a * dims + b] * t[b];
+                    }
+                    pos_new[n][a] += acc;
+                }
+            }
+            let c_new = total_cost(&rx_new, &pos_new);
+            if c_new.is_finite() && c_new <= cost {
+                let rel = (cost - c_new) / cost.max(1e-300);
+                rx.copy_from_slice(&rx_new);
+                pos.copy_from_slice(&pos_new);
+                cost = c_new;
+                lambda = (lambda * 0.3).max(1e-10);
+                accepted = rel > 1e-10;
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !accepted {
+            break;
+        }
+    }
+    cost
+}
+
+/// Frames usable for the fit: at least `dims + 2` finite ranges (one redundant observation).
+fn usable(m: &[f64], nr: usize, n: usize, dims: usize) -> bool {
+    m[n * nr..(n + 1) * nr]
+        .iter()
+        .filter(|v| v.is_finite())
+        .count()
+        >= dims + 1
+}
+
+/// Self-calibrates from an `N × R` row-major matrix of first-path ranges `m` (metres, NaN where
+/// a receiver saw nothing). Deterministic for a given `cfg.seed`.
+pub fn self_calibrate(m: &[f64], nr: usize, cfg: &SelfCalConfig) -> Option<SelfCal> {
+    let dims = cfg.dims.clamp(2, 3);
+    if nr < 3 || m.len() % nr != 0 {
+        return None;
+    }
+    let n_frames = m.len() / nr;
+    let valid: Vec<usize> = (0..n_frames).filter(|&n| usable(m, nr, n, dims)).collect();
+    if valid.len() < 4 * nr {
+        return None;
+    }
+    // Scale of the scene from the spread of each receiver's ranges.
+    let spread = (0..nr)
+        .map(|r| {
+            let col: Vec<f64> = valid.iter().map(|&n| m[n * nr + r]).collect();
+            quantile(&col, 0.99) - quantile(&col, 0.01)
+        })
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let k = cfg.subset.max(4 * nr).min(valid.len());
+    let subset: Vec<usize> = (0..k).map(|i| valid[i * valid.len() / k]).collect();
+    let final_loss = Robust::Cauchy(cfg.cauchy_m);
+    let mut best: Option<(f64, Vec<Rx>, Vec<[f64; 3]>)> = None;
+    let mut pos = vec![[0.0; 3]; n_frames];
+    for s in 0..cfg.starts.max(1) {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(s as u64));
+        let half = 0.5 * spread;
+        let mut rx: Vec<Rx> = (0..nr)
+            .map(|r| {
+                let col: Vec<f64> = subset.iter().map(|&n| m[n * nr + r]).collect();
+                let h = if dims == 2 {
+                    rng.random_range(0.0..0.25 * spread)
+                } else {
+                    0.0
+                };
+                let z = if dims == 3 {
+                    rng.random_range(-0.25 * spread..0.25 * spread)
+                } else {
+                    h
+                };
+                [
+                    rng.random_range(-half..half),
+                    rng.random_range(-half..half),
+                    z,
+                    quantile(&col, 0.02) - rng.random_range(0.0..0.25 * spread),
+                ]
+            })
+            .collect();
+        for &n in &subset {
+            pos[n] = locate_frame_global(
+                &m[n * nr..(n + 1) * nr],
+                &rx,
+                dims,
+                [0.0, 0.0],
+                1.5 * half,
+                Robust::Huber(1.0),
+            )
+            .0;
+        }
+        joint_lm(
+            m,
+            nr,
+            &subset,
+            dims,
+            &mut rx,
+            &mut pos,
+            Robust::Huber(1.0),
+            60,
+        );
+        joint_lm(
+            m,
+            nr,
+            &subset,
+            dims,
+            &mut rx,
+            &mut pos,
+            Robust::Huber(0.2),
+            60,
+        );
+        let c = joint_lm(m, nr, &subset, dims, &mut rx, &mut pos, final_loss, 80);
+        let per_obs = c / subset.len() as f64;
+        if best.as_ref().is_none_or(|b| per_obs < b.0) {
+            best = Some((
+                per_obs,
+                rx.clone(),
+                subset.iter().map(|&n| pos[n]).collect(),
+            ));
+        }
+    }
+    let (subset_cost, mut rx, sub_pos) = best?;
+    // All frames: start from the nearest subset frame in time, fall back to a global search.
+    let mut positions = vec![[f64::NAN; 3]; n_frames];
+    let mut all = Vec::with_capacity(valid.len());
+    let center = {
+        let k = sub_pos.len() as f64;
+        [
+            sub_pos.iter().map(|p| p[0]).sum::<f64>() / k,
+            sub_pos.iter().map(|p| p[1]).sum::<f64>() / k,
+        ]
+    };
+    for &n in &valid {
+        let row = &m[n * nr..(n + 1) * nr];
+        let near = subset.partition_point(|&k| k < n).min(subset.len() - 1);
+        let (x1, c1) = locate_frame(row, &rx, dims, sub_pos[near], final_loss, 50);
+        let (x2, c2) = locate_frame_global(row, &rx, dims, center, spread, final_loss);
+        positions[n] = if c1 <= c2 { x1 } else { x2 };
+        all.push(n);
+    }
+    joint_lm(
+        m,
+        nr,
+        &all,
+        dims,
+        &mut rx,
+        &mut positions,
+        final_loss,
+        cfg_iters(),
+    );
+    let mut inl = 0usize;
+    let mut tot = 0usize;
+    let mut ss = 0.0;
+    for &n in &all {
+        for r in 0..nr {
+            let v = m[n * nr + r];
+            if v.is_finite() {
+                tot += 1;
+                let e = v - dist(&positions[n], &[rx[r][0], rx[r][1], rx[r][2]]) - rx[r][3];
+                if e.abs() < 3.0 * cfg.cauchy_m {
+                    inl += 1;
+                    ss += e * e;
+                }
+            }
+        }
+    }
+    Some(SelfCal {
+        receivers: rx.iter().map(|r| [r[0], r[1], r[2]]).collect(),
+        offsets_m: rx.iter().map(|r| r[3]).collect(),
+        positions,
+        subset_cost,
+        inlier_fraction: inl as f64 / tot.max(1) as f64,
+        inlier_rms_m: (ss / inl.max(1) as f64).sqrt(),
+    })
+}
+fn cfg_iters() -> usize {
+    std::env::var("SC_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40)
+}
+
+/// Joint robust refinement of receivers `[px, py, pz, β]` and all positions from a given start
+/// (used after the multi-start and by checks that start from a known configuration).
+pub fn refine(
+    m: &[f64],
+    nr: usize,
+    dims: usize,
+    rx: &mut [[f64; 4]],
+    positions: &mut [[f64; 3]],
+    loss: Robust,
+    iters: usize,
+) -> f64 {
+    let frames: Vec<usize> = (0..positions.len())
+        .filter(|&n| positions[n][0].is_finite() && usable(m, nr, n, dims))
+        .collect();
+    joint_lm(m, nr, &frames, dims, rx, positions, loss, iters) / frames.len().max(1) as f64
+}
