@@ -1,0 +1,2 @@
+//! Helpers shared by integration tests (and by the crosscheck example via `#[path]`).
+pub mod crosscheck;
