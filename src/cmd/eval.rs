@@ -53,10 +53,17 @@ pub struct Args {
 /// Truth positions of every frame as plain arrays, or an error naming the dataset.
 pub fn truth_positions(ds: &Dataset, dir: &Path) -> anyhow::Result<Vec<[f64; 3]>> {
     let Some(pos) = ds.truth.positions.as_ref() else {
-        bail!("{}: the dataset has no ground-truth positions (positions.npy)", dir.display());
+        bail!(
+            "{}: the dataset has no ground-truth positions (positions.npy)",
+            dir.display()
+        );
     };
     if pos.ncols() != 3 {
-        bail!("{}: positions.npy has {} columns, expected 3", dir.display(), pos.ncols());
+        bail!(
+            "{}: positions.npy has {} columns, expected 3",
+            dir.display(),
+            pos.ncols()
+        );
     }
     Ok(pos.rows().into_iter().map(|r| [r[0], r[1], r[2]]).collect())
 }
@@ -71,7 +78,10 @@ pub fn compute(args: &Args) -> anyhow::Result<Evaluation> {
     let frames: Vec<usize> = rows.iter().map(|r| r.frame).collect();
     let est: Vec<[f64; 3]> = rows.iter().map(|r| r.xyz).collect();
     // Accuracy radii (95%, m) when every row carries one.
-    let acc: Option<Vec<f64>> = rows.iter().map(|r| r.get("accuracy_m").or_else(|| r.get("accuracy"))).collect();
+    let acc: Option<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.get("accuracy_m").or_else(|| r.get("accuracy")))
+        .collect();
     let dims = Dims::from_n(args.dims as usize)?;
     let opts = EvalOptions {
         align: match args.align {
@@ -84,8 +94,21 @@ pub fn compute(args: &Args) -> anyhow::Result<Evaluation> {
         },
         tracks: args.tracks.clone(),
     };
-    let ev = evaluate(&frames, &est, acc.as_deref(), &truth, track_ids.as_deref(), &opts)
-        .with_context(|| format!("evaluating {} against {}", args.positions.display(), args.truth.display()))?;
+    let ev = evaluate(
+        &frames,
+        &est,
+        acc.as_deref(),
+        &truth,
+        track_ids.as_deref(),
+        &opts,
+    )
+    .with_context(|| {
+        format!(
+            "evaluating {} against {}",
+            args.positions.display(),
+            args.truth.display()
+        )
+    })?;
     Ok(ev)
 }
 
@@ -99,7 +122,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tracks = if ev.tracks.is_empty() {
         String::new()
     } else {
-        format!("  (tracks {})", ev.tracks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+        format!(
+            "  (tracks {})",
+            ev.tracks
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     let what = match ev.error {
         ErrorMode::Horizontal => "horizontal",
@@ -135,7 +165,8 @@ mod tests {
     use rfloc_csi::dataset::{write_positions_csv, PositionRow};
 
     fn shared_dataset() -> Option<PathBuf> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/factory-a-grid-sync");
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/datasets/factory-a-grid-sync");
         if p.join("meta.json").exists() {
             Some(p)
         } else {

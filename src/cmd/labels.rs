@@ -37,15 +37,31 @@ pub fn pick(args: &Args) -> anyhow::Result<Vec<PositionRow>> {
     let ds = Dataset::read(&args.dataset)?;
     let truth = truth_positions(&ds, &args.dataset)?;
     let candidates: Vec<usize> = (0..truth.len())
-        .filter(|&f| args.tracks.as_ref().is_none_or(|t| t.contains(&ds.track_of(f))))
+        .filter(|&f| {
+            args.tracks
+                .as_ref()
+                .is_none_or(|t| t.contains(&ds.track_of(f)))
+        })
         .collect();
     if candidates.is_empty() {
-        bail!("{}: no frames in tracks {:?} (the dataset has tracks {:?})", args.dataset.display(), args.tracks.as_deref().unwrap_or(&[]), ds.tracks());
+        bail!(
+            "{}: no frames in tracks {:?} (the dataset has tracks {:?})",
+            args.dataset.display(),
+            args.tracks.as_deref().unwrap_or(&[]),
+            ds.tracks()
+        );
     }
-    let how = if args.uniform { Pick::Uniform } else { Pick::Spread };
+    let how = if args.uniform {
+        Pick::Uniform
+    } else {
+        Pick::Spread
+    };
     let mut frames = pick_labels(&truth, &candidates, args.k, args.seed, how, Dims::Two)?;
     frames.sort_unstable();
-    Ok(frames.into_iter().map(|f| PositionRow::new(f, truth[f])).collect())
+    Ok(frames
+        .into_iter()
+        .map(|f| PositionRow::new(f, truth[f]))
+        .collect())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -62,14 +78,22 @@ mod tests {
 
     #[test]
     fn labels_are_truth_rows_of_the_requested_tracks() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/factory-a-walks-sync");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/datasets/factory-a-walks-sync");
         if !dir.join("meta.json").exists() {
             eprintln!("skipped: ../shared not found");
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("labels.csv");
-        let args = Args { dataset: dir.clone(), k: 5, seed: 1, out: out.clone(), tracks: Some(vec![3, 4]), uniform: false };
+        let args = Args {
+            dataset: dir.clone(),
+            k: 5,
+            seed: 1,
+            out: out.clone(),
+            tracks: Some(vec![3, 4]),
+            uniform: false,
+        };
         run(args).unwrap();
         let rows = read_positions_csv(&out).unwrap();
         assert_eq!(rows.len(), 5);
@@ -79,7 +103,14 @@ mod tests {
             assert!([3, 4].contains(&ds.track_of(r.frame)));
             assert_eq!(r.xyz, truth[r.frame]);
         }
-        let bad = Args { dataset: dir, k: 5, seed: 1, out, tracks: Some(vec![-99]), uniform: false };
+        let bad = Args {
+            dataset: dir,
+            k: 5,
+            seed: 1,
+            out,
+            tracks: Some(vec![-99]),
+            uniform: false,
+        };
         assert!(pick(&bad).is_err());
     }
 }

@@ -94,6 +94,33 @@ pub fn pick_labels(
     Ok(chosen)
 }
 
+/// Fits the isometry from labels given as `(frame, absolute xyz)` to the model positions of all
+/// frames (`model[frame]`, model frame): the library side of `rfloc anchor`. Label frames must be
+/// in range and distinct.
+pub fn anchor_with_labels(
+    model: &[[f64; 3]],
+    labels: &[(usize, [f64; 3])],
+    opts: &AlignOptions,
+) -> Result<crate::align::Alignment, AnchorError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut src = Vec::with_capacity(labels.len());
+    let mut dst = Vec::with_capacity(labels.len());
+    for &(f, q) in labels {
+        if f >= model.len() {
+            return Err(AnchorError::FrameOutOfRange {
+                frame: f,
+                n: model.len(),
+            });
+        }
+        if !seen.insert(f) {
+            return Err(AnchorError::DuplicateFrame { frame: f });
+        }
+        src.push(model[f]);
+        dst.push(q);
+    }
+    align(&src, &dst, None, opts)
+}
+
 /// Positions of every frame in the model's frame plus what the study needs to score them.
 /// All slices with one entry per frame of the dataset (N).
 #[derive(Debug, Clone, Copy)]
@@ -396,6 +423,28 @@ mod tests {
     use super::*;
     use crate::align::RigidTransform;
     use rand_distr::StandardNormal;
+
+    #[test]
+    fn anchor_with_labels_joins_by_frame() {
+        let model: Vec<[f64; 3]> = (0..20)
+            .map(|i| [(i % 5) as f64, (i / 5) as f64, 0.0])
+            .collect();
+        let labels: Vec<(usize, [f64; 3])> = [0, 4, 17, 9]
+            .iter()
+            .map(|&f| (f, [model[f][0] + 1.0, model[f][1], 1.2]))
+            .collect();
+        let a = anchor_with_labels(&model, &labels, &AlignOptions::default()).unwrap();
+        assert!(a.rms < 1e-12 && (a.transform.translation[0] - 1.0).abs() < 1e-12);
+        assert!(matches!(
+            anchor_with_labels(&model, &[(20, [0.0; 3])], &AlignOptions::default()),
+            Err(AnchorError::FrameOutOfRange { frame: 20, .. })
+        ));
+        let dup = [labels[0], labels[1], labels[2], labels[0]];
+        assert!(matches!(
+            anchor_with_labels(&model, &dup, &AlignOptions::default()),
+            Err(AnchorError::DuplicateFrame { frame: 0 })
+        ));
+    }
 
     #[test]
     fn spread_picks_are_distinct_seeded_and_more_spread_than_uniform() {

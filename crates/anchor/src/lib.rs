@@ -28,5 +28,9 @@ pub use accuracy::{calibration, fit_sigma_scale, Accuracy, Calibration, SigmaSca
 pub use align::{align, fit_rigid, AlignOptions, Alignment, Dims, RigidTransform};
 pub use error::AnchorError;
 pub use evaluate::{evaluate, EvalOptions, Evaluation};
-pub use metrics::{align_and_score, AlignMode, Cdf, ErrorMode, Metrics};
+pub use labels::{
+    anchor_with_labels, label_efficiency, pick_labels, LabelEfficiency, LabelEfficiencyInput,
+    LabelEfficiencyOptions, LabelEfficiencyRow, Pick,
+};
+pub use metrics::{align_and_score, nearest_distances, AlignMode, Cdf, ErrorMode, Metrics};
 pub use track::{track, Measurement, TrackMode, TrackOptions, TrackPoint};

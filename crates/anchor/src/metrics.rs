@@ -232,6 +232,30 @@ pub fn align_and_score(
     }
 }
 
+/// For each point (e.g. learned virtual anchors mapped into the absolute frame), the index of the
+/// nearest reference point (true receivers and their mirror images) and the distance (m) in
+/// `dims`. Empty `reference` gives an empty result. Used by `rfloc eval-map`.
+pub fn nearest_distances(
+    points: &[[f64; 3]],
+    reference: &[[f64; 3]],
+    dims: Dims,
+) -> Vec<(usize, f64)> {
+    let d = dims.n();
+    if reference.is_empty() {
+        return Vec::new();
+    }
+    points
+        .iter()
+        .map(|p| {
+            reference
+                .iter()
+                .enumerate()
+                .map(|(j, r)| (j, (0..d).map(|k| (p[k] - r[k]).powi(2)).sum::<f64>().sqrt()))
+                .fold((0, f64::INFINITY), |b, x| if x.1 < b.1 { x } else { b })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +308,16 @@ mod tests {
             align_and_score(&est, &truth, AlignMode::Rigid(Dims::Two), ErrorMode::Full3d).unwrap();
         assert!(rigid.metrics.max < 1e-9, "{:?}", rigid.metrics);
         assert!(rigid.alignment.unwrap().reflected);
+    }
+
+    #[test]
+    fn nearest_reference_points() {
+        let r = [[0.0, 0.0, 5.0], [20.0, 0.0, 5.0], [0.0, 0.0, -5.0]];
+        let n = nearest_distances(&[[19.0, 0.0, 5.0], [0.1, 0.0, -4.0]], &r, Dims::Three);
+        assert_eq!(n[0].0, 1);
+        assert!((n[0].1 - 1.0).abs() < 1e-12);
+        assert_eq!(n[1].0, 2);
+        assert!(nearest_distances(&[[0.0; 3]], &[], Dims::Two).is_empty());
     }
 
     #[test]

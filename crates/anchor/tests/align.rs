@@ -194,6 +194,52 @@ fn one_wrong_label_in_ten_does_not_move_the_fit_beyond_the_noise() {
 }
 
 #[test]
+fn one_wrong_label_in_five_is_caught_in_2d() {
+    let sigma = 0.02;
+    let probe: Vec<[f64; 3]> = (0..100)
+        .map(|i| [(i % 10) as f64 * 2.0, (i / 10) as f64 * 1.5, 1.2])
+        .collect();
+    let mut checked = 0;
+    for seed in 0..10u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(100 + seed);
+        let truth_t = random_transform(
+            Dims::Two,
+            [0.3 * seed as f64, 0.0, 0.0, 0.0],
+            [1.0, 2.0, 0.0],
+            seed % 2 == 1,
+        );
+        let model = points(&mut rng, 5, Dims::Two);
+        let mut labels: Vec<[f64; 3]> = truth_t
+            .apply_all(&model)
+            .into_iter()
+            .map(|q| {
+                [
+                    q[0] + sigma * rng.sample::<f64, _>(StandardNormal),
+                    q[1] + sigma * rng.sample::<f64, _>(StandardNormal),
+                    q[2],
+                ]
+            })
+            .collect();
+        labels[(seed % 5) as usize][1] += 2.0;
+        let a = match align(&model, &labels, None, &AlignOptions::default()) {
+            Ok(a) => a,
+            Err(AnchorError::Degenerate { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(
+            !a.inliers[(seed % 5) as usize],
+            "seed {seed}: {:?}",
+            a.residuals
+        );
+        assert_eq!(a.transform.reflected, seed % 2 == 1);
+        let g = max_transform_gap(&a.transform, &truth_t, &probe);
+        assert!(g < 0.15, "seed {seed}: {g}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} of 10 draws were usable");
+}
+
+#[test]
 fn degenerate_labels_give_typed_errors() {
     let opts2 = AlignOptions {
         dims: Dims::Two,
