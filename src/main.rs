@@ -20,6 +20,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // @@subcommands (one line per subcommand; keep this marker)
+    /// Draw figures (error CDF, floor map) from positions CSVs and a dataset's ground truth.
+    Plot(cmd::plot::Args),
     /// Summarise a CSI recording or dataset: frames, antennas, subcarriers, rate, RSSI, gaps, bad records.
     Inspect(cmd::inspect::Args),
     /// Convert a CSI recording (Intel 5300, Atheros, Nexmon, ESP32) to the dataset exchange format.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // @@dispatch (one arm per subcommand; keep this marker)
+        Command::Plot(a) => cmd::plot::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Eval(args) => cmd::eval::run(args),

@@ -1,5 +1,6 @@
 //! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
+pub mod plot;
 pub mod convert;
 pub mod inspect;
 pub mod eval;
