@@ -20,6 +20,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // @@subcommands (one line per subcommand; keep this marker)
+    /// Simulate a scenario (TOML file or bundled name) into the dataset exchange format, with ground truth.
+    Simulate(cmd::simulate::Args),
+    /// Position error bound per frame (Cramér–Rao) for a scenario or a dataset with ground truth.
+    Crlb(cmd::crlb::Args),
     /// Draw figures (error CDF, floor map) from positions CSVs and a dataset's ground truth.
     Plot(cmd::plot::Args),
     /// Summarise a CSI recording or dataset: frames, antennas, subcarriers, rate, RSSI, gaps, bad records.
@@ -43,6 +47,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // @@dispatch (one arm per subcommand; keep this marker)
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Crlb(a) => cmd::crlb::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Convert(a) => cmd::convert::run(a),
