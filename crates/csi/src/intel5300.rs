@@ -71,7 +71,7 @@ pub fn total_rss_dbm(rssi_abc: [u8; 3], agc: u8) -> f64 {
     let mag: f64 = rssi_abc
         .iter()
         .filter(|&&r| r != 0)
-        .map(|&r| 10f64.powf(r as f64 / 10.0))
+        .map(|&r| (r as f64 * (std::f64::consts::LN_10 / 10.0)).exp())
         .sum();
     10.0 * mag.log10() - 44.0 - agc as f64
 }
@@ -197,16 +197,20 @@ impl Intel5300Parser {
             } else {
                 [0, 1, 2]
             };
-            let byte = |i: usize| payload.get(i).copied().unwrap_or(0) as u32;
+            // Each value straddles at most 3 bytes: read a little-endian u32 window and shift
+            // (`((b0 >> rem) | (b1 << (8 - rem))) & 0xff` of read_bfee.c). The copy pads the
+            // stream so windows at its end read zeros, as the C reader reads its buffer.
+            let mut pad = [0u8; 560];
+            pad[..len].copy_from_slice(&payload[..len]);
             let mut index = 0usize;
             for g in 0..N_GROUPS {
                 index += 3;
                 let rem = (index % 8) as u32;
                 for j in 0..nrx * ntx {
                     let p = index / 8;
-                    let (b0, b1, b2) = (byte(p), byte(p + 1), byte(p + 2));
-                    let re = (((b0 >> rem) | (b1 << (8 - rem))) & 0xff) as u8 as i8;
-                    let im = (((b1 >> rem) | (b2 << (8 - rem))) & 0xff) as u8 as i8;
+                    let w = u32::from_le_bytes([pad[p], pad[p + 1], pad[p + 2], pad[p + 3]]) >> rem;
+                    let re = w as u8 as i8;
+                    let im = (w >> 8) as u8 as i8;
                     let (r, t) = (row_of[j / ntx], j % ntx);
                     data[(r * ntx + t) * N_GROUPS + g] = Complex32::new(re as f32, im as f32);
                     index += 16;
