@@ -15,7 +15,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::error::PlotError;
 use crate::legend::{self, Entry, Icon};
 use crate::render::{render, DrawFail, Figure};
-use crate::stats::ErrorSummary;
+use crate::stats::{percentile_sorted, ErrorSummary};
 use crate::style::{
     chart_on, draw_mesh, fmt_tick, series_color, text, titled, LogAxes, Marker, Shape,
     ANNOTATION_PX, DARK, GREY, MARGIN,
@@ -187,24 +187,27 @@ fn cdf_steps(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
     pts
 }
 
-/// Above this many errors the CDF is drawn through its step corners (visually identical, and a
-/// thick line over thousands of tiny steps renders with spikes).
+/// Above this many errors the CDF is drawn as the quantile curve sampled at `CURVE_POINTS`
+/// probabilities instead of every step: identical at screen resolution, and a thick line over
+/// thousands of tiny steps renders with spikes (and bloats SVGs).
 const STEP_LIMIT: usize = 100;
+const CURVE_POINTS: usize = 400;
 
-/// Points (e_i, (i+1)/n) joined by straight lines, clipped to [x_lo, x_hi].
-fn cdf_corners(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
-    let n = sorted.len() as f64;
+/// Points (p_q, q) for q = 0, 1/M, ..., 1 with p_q the linear-interpolation quantile, clipped to
+/// [x_lo, x_hi] (the curve ends at x_hi with the level reached there).
+fn cdf_quantile_curve(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
     let mut pts = vec![(x_lo, 0.0)];
-    let mut y = 0.0;
-    for (i, &e) in sorted.iter().enumerate() {
-        let e = e.max(x_lo);
-        if e > x_hi {
+    let mut last_q = 0.0;
+    for k in 0..=CURVE_POINTS {
+        let q = k as f64 / CURVE_POINTS as f64;
+        let x = percentile_sorted(sorted, q).max(x_lo);
+        if x > x_hi {
             break;
         }
-        y = (i + 1) as f64 / n;
-        pts.push((e, y));
+        pts.push((x, q));
+        last_q = q;
     }
-    pts.push((x_hi, y));
+    pts.push((x_hi, last_q));
     pts
 }
 
@@ -263,7 +266,7 @@ impl Prepared<'_> {
         for (i, m) in self.methods.iter().enumerate() {
             let color = series_color(i);
             let line = if m.sorted.len() > STEP_LIMIT {
-                cdf_corners(&m.sorted, self.x_lo, self.x_hi)
+                cdf_quantile_curve(&m.sorted, self.x_lo, self.x_hi)
             } else {
                 cdf_steps(&m.sorted, self.x_lo, self.x_hi)
             };
@@ -358,18 +361,19 @@ mod tests {
         // Clipping at x_hi keeps the level reached so far.
         let clipped = cdf_steps(&[0.1, 0.2, 5.0], 0.0, 1.0);
         assert_eq!(clipped.last(), Some(&(1.0, 2.0 / 3.0)));
-        let corners = cdf_corners(&[0.1, 0.2, 0.2, 0.4], 0.0, 1.0);
-        assert_eq!(
-            corners,
-            vec![
-                (0.0, 0.0),
-                (0.1, 0.25),
-                (0.2, 0.5),
-                (0.2, 0.75),
-                (0.4, 1.0),
-                (1.0, 1.0)
-            ]
-        );
+        // Quantile curve: starts at 0, passes through the median, ends at the maximum with 1.
+        let sorted: Vec<f64> = (1..=1000).map(|i| i as f64 / 1000.0).collect();
+        let curve = cdf_quantile_curve(&sorted, 0.0, 2.0);
+        assert_eq!(curve.first(), Some(&(0.0, 0.0)));
+        assert_eq!(curve.last(), Some(&(2.0, 1.0)));
+        assert!(curve.contains(&(percentile_sorted(&sorted, 0.5), 0.5)));
+        assert!(curve
+            .windows(2)
+            .all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+        let clipped = cdf_quantile_curve(&sorted, 0.0, 0.5);
+        let end = clipped.last().unwrap();
+        assert_eq!(end.0, 0.5);
+        assert!((end.1 - 0.5).abs() < 0.01, "{end:?}");
     }
 
     #[test]

@@ -88,7 +88,7 @@ fn invalid(what: String) -> PlotError {
     }
 }
 
-/// Mean error per bin; bins start at the smallest x and y of the positions.
+/// Mean error per bin; bin edges are multiples of `bin_m` covering all positions.
 fn bin_mean(map: &ErrorHeatmap) -> Result<Grid, PlotError> {
     if map.positions.len() != map.errors_m.len() {
         return Err(invalid(format!(
@@ -110,8 +110,11 @@ fn bin_mean(map: &ErrorHeatmap) -> Result<Grid, PlotError> {
         figure: FIGURE,
         what: "no positions".into(),
     })?;
-    let nx = (((b.x[1] - b.x[0]) / map.bin_m).floor() as usize + 1).max(1);
-    let ny = (((b.y[1] - b.y[0]) / map.bin_m).floor() as usize + 1).max(1);
+    // Bin edges on multiples of bin_m, so bins line up with walls at round coordinates.
+    let x0 = (b.x[0] / map.bin_m).floor() * map.bin_m;
+    let y0 = (b.y[0] / map.bin_m).floor() * map.bin_m;
+    let nx = (((b.x[1] - x0) / map.bin_m).floor() as usize + 1).max(1);
+    let ny = (((b.y[1] - y0) / map.bin_m).floor() as usize + 1).max(1);
     if nx.saturating_mul(ny) > MAX_CELLS {
         return Err(invalid(format!(
             "bin_m = {} m gives {nx} x {ny} bins (more than {MAX_CELLS})",
@@ -121,8 +124,8 @@ fn bin_mean(map: &ErrorHeatmap) -> Result<Grid, PlotError> {
     let mut sum = vec![0.0; nx * ny];
     let mut count = vec![0usize; nx * ny];
     for (p, e) in map.positions.iter().zip(&map.errors_m) {
-        let i = (((p[0] - b.x[0]) / map.bin_m) as usize).min(nx - 1);
-        let j = (((p[1] - b.y[0]) / map.bin_m) as usize).min(ny - 1);
+        let i = (((p[0] - x0) / map.bin_m) as usize).min(nx - 1);
+        let j = (((p[1] - y0) / map.bin_m) as usize).min(ny - 1);
         sum[j * nx + i] += e;
         count[j * nx + i] += 1;
     }
@@ -139,8 +142,8 @@ fn bin_mean(map: &ErrorHeatmap) -> Result<Grid, PlotError> {
         })
         .collect();
     Ok(Grid {
-        x_edges: (0..=nx).map(|i| b.x[0] + i as f64 * map.bin_m).collect(),
-        y_edges: (0..=ny).map(|j| b.y[0] + j as f64 * map.bin_m).collect(),
+        x_edges: (0..=nx).map(|i| x0 + i as f64 * map.bin_m).collect(),
+        y_edges: (0..=ny).map(|j| y0 + j as f64 * map.bin_m).collect(),
         values,
     })
 }
@@ -159,7 +162,7 @@ mod tests {
             ..Default::default()
         };
         let g = bin_mean(&map).unwrap();
-        assert_eq!(g.x_edges.len(), 3);
+        assert_eq!(g.x_edges, vec![0.0, 1.0, 2.0]);
         assert_eq!(g.y_edges.len(), 3);
         // Bin (0,0): mean of 1 and 3; (1,0): 5; (0,1): mean of 7 and 9; (1,1): empty.
         assert_eq!(g.values[0], 2.0);

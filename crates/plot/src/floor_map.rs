@@ -74,7 +74,21 @@ impl Default for FloorMap {
 /// Renders the floor map to `path` (`.png` or `.svg`).
 pub fn floor_map(map: &FloorMap, path: &Path) -> Result<(), PlotError> {
     let bounds = validate(map)?;
-    render(&Prepared { map, bounds }, path)
+    let n_estimates: usize = map
+        .trajectories
+        .iter()
+        .filter(|t| t.kind == TrajectoryKind::Estimate)
+        .map(|t| t.points.len())
+        .sum();
+    let marker_step = n_estimates.div_ceil(MAX_MARKERS).max(1);
+    render(
+        &Prepared {
+            map,
+            bounds,
+            marker_step,
+        },
+        path,
+    )
 }
 
 fn invalid(what: String) -> PlotError {
@@ -128,7 +142,13 @@ fn validate(map: &FloorMap) -> Result<Bounds, PlotError> {
 struct Prepared<'a> {
     map: &'a FloorMap,
     bounds: Bounds,
+    /// Draw every k-th estimate marker (k > 1 only for very long trajectories).
+    marker_step: usize,
 }
+
+/// Above this many estimate points in all, markers are thinned (every k-th drawn; the line
+/// keeps every point): more dots than pixels add nothing and make SVGs of many megabytes.
+const MAX_MARKERS: usize = 20_000;
 
 /// Walls: thick mid-grey, so the thin black true trajectory reads as something else.
 const WALL: RGBColor = RGBColor(0x5A, 0x5A, 0x5A);
@@ -249,7 +269,7 @@ impl Figure for Prepared<'_> {
                     run.clone(),
                     color.mix(0.3).stroke_width(1),
                 ))?;
-                for p in run {
+                for p in run.into_iter().step_by(self.marker_step) {
                     plot.draw(&Circle::new(p, 2, color.mix(0.8).filled()))?;
                 }
             }

@@ -90,7 +90,7 @@ fn check(
     size: FigureSize,
     svg_must_contain: &[&str],
     draw: impl Fn(&Path) -> Result<(), PlotError>,
-) {
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join(format!("{name}.png"));
     let svg = dir.path().join(format!("{name}.svg"));
@@ -108,6 +108,7 @@ fn check(
         std::fs::copy(&png, keep.join(format!("{name}.png"))).unwrap();
         std::fs::copy(&svg, keep.join(format!("{name}.svg"))).unwrap();
     }
+    text
 }
 
 fn check_png(path: &Path, size: FigureSize) {
@@ -187,7 +188,7 @@ fn floor_map_renders() {
             .collect(),
         ..Default::default()
     };
-    check(
+    let svg = check(
         "floor_map",
         map.size,
         &[
@@ -200,6 +201,12 @@ fn floor_map_renders() {
             "L4",
         ],
         |p| floor_map(&map, p),
+    );
+    // Every finite estimate is a dot (200 + 199), plus the labelled-point rings.
+    let circles = svg.matches("<circle").count();
+    assert!(
+        circles >= 399 + 5,
+        "only {circles} circles in the floor map SVG"
     );
 }
 
