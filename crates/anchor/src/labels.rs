@@ -216,6 +216,46 @@ pub struct LabelEfficiency {
     pub oracle: Metrics,
 }
 
+impl LabelEfficiency {
+    /// The table as Markdown (cm, medians over draws), so the CLI and the report print the same.
+    pub fn markdown_table(&self) -> String {
+        let cm = |v: f64| format!("{:.1}", 100.0 * v);
+        let ocm = |v: Option<f64>| v.map_or_else(|| "–".to_string(), cm);
+        let pct =
+            |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{:.0}%", 100.0 * x));
+        let mut s = String::from(
+            "| labels | draws | CEP50 cm | CE95 cm | RMSE cm | worst CE95 cm | r95 covers | tracked CEP50 cm | tracked CE95 cm | tracked RMSE cm | tracked worst CE95 cm | tracked r95 covers | wrong reflection | degenerate redraws |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in &self.rows {
+            s += &format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                r.k,
+                r.draws,
+                cm(r.cep50),
+                cm(r.ce95),
+                cm(r.rmse),
+                cm(r.worst_ce95),
+                pct(Some(r.coverage95)),
+                ocm(r.cep50_tracked),
+                ocm(r.ce95_tracked),
+                ocm(r.rmse_tracked),
+                ocm(r.worst_ce95_tracked),
+                pct(r.coverage95_tracked),
+                r.wrong_reflection,
+                r.degenerate_draws
+            );
+        }
+        s += &format!(
+            "| all (isometry on test truth) | – | {} | {} | {} | – | – | – | – | – | – | – | – | – |\n",
+            cm(self.oracle.cep50),
+            cm(self.oracle.ce95),
+            cm(self.oracle.rmse)
+        );
+        s
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     percentile_sorted(&v, 50.0)
@@ -561,7 +601,9 @@ mod tests {
             (0.90..=0.99).contains(&k20.coverage95_tracked.unwrap()),
             "{k20:?}"
         );
-        eprintln!("{:#?}\noracle {:?}", r.rows, r.oracle);
+        let table = r.markdown_table();
+        eprintln!("{table}");
+        assert_eq!(table.lines().count(), 2 + 2 + 1);
         assert_eq!(r.draws.len(), 16);
         let again = label_efficiency(&input, &opts).unwrap();
         assert_eq!(again, r);
