@@ -27,9 +27,10 @@
 //! assert!((first.delay_s - tau).abs() < 0.1e-9);
 //! ```
 //!
-//! Architecture invariant: this crate knows nothing about files or sockets; it reads the dataset
-//! types of `rfloc-csi` only in [`eval`], which works on in-memory data.
+//! Architecture invariant: this crate knows nothing about files or sockets; [`baseline`] works on
+//! in-memory arrays (the CLI reads the dataset and writes the results).
 
+pub mod baseline;
 pub mod error;
 
 pub mod linalg;

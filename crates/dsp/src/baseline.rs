@@ -1,0 +1,300 @@
+//! The classical baseline over a whole dataset (in memory): super-resolve every link, take the
+//! first path, calibrate each receiver's fixed offset on a few labelled frames, multilaterate.
+//!
+//! ```text
+//! τ̂_{f,r} = first_path(paths_{f,r})                       (s, includes the offset δ_r)
+//! δ̂_r     = median_{f ∈ labelled, LoS-plausible} (τ̂_{f,r} − ‖x_f − r‖/c)
+//! ρ_{f,r}  = c (τ̂_{f,r} − δ̂_r)  →  x̂_f = argmin Σ_r ψ(ρ_{f,r} − ‖x − r‖ − b)   (multilat)
+//! ```
+//!
+//! Truth it uses, and only this: the receiver positions (it is the yardstick "with known
+//! receivers") and the positions of the labelled calibration frames. With unsynchronised
+//! receivers the absolute delays carry a per-frame offset per receiver and are not comparable;
+//! the baseline then falls back to the common-bias (TDoA) model, which is only right if the
+//! receivers share a clock and only the transmitter's is unknown.
+//!
+//! Also here: error statistics (CEP50, CE95, RMSE) used by every evaluation.
+
+use ndarray::{Array2, ArrayView4};
+use num_complex::{Complex32, Complex64};
+
+use crate::error::DspError;
+use crate::multilat::{locate, ClockModel, Fix, MultilatOptions};
+use crate::sanitize::median;
+use crate::superres::{EstimatorOptions, LinkEstimate, PathEstimator};
+use crate::{first_path, FirstPathOptions, C};
+
+/// Results for every link of a `[N, R, A, K]` CSI block, in frame, receiver, antenna order.
+#[derive(Debug, Clone)]
+pub struct LinkTable {
+    pub n_frames: usize,
+    pub n_receivers: usize,
+    pub n_antennas: usize,
+    pub links: Vec<Result<LinkEstimate, DspError>>,
+}
+
+impl LinkTable {
+    pub fn get(&self, frame: usize, rx: usize, ant: usize) -> &Result<LinkEstimate, DspError> {
+        &self.links[(frame * self.n_receivers + rx) * self.n_antennas + ant]
+    }
+
+    /// First-path delay per frame and receiver `[N, R]` (s), the mean over antennas of each
+    /// antenna's [`first_path`]; NaN where no link could be estimated.
+    pub fn first_path_delays(&self, opts: &FirstPathOptions) -> Array2<f64> {
+        let mut out = Array2::from_elem((self.n_frames, self.n_receivers), f64::NAN);
+        for f in 0..self.n_frames {
+            for r in 0..self.n_receivers {
+                let mut s = 0.0;
+                let mut n = 0;
+                for a in 0..self.n_antennas {
+                    if let Ok(l) = self.get(f, r, a) {
+                        if let Some(p) = first_path(&l.paths, opts) {
+                            s += p.delay_s;
+                            n += 1;
+                        }
+                    }
+                }
+                if n > 0 {
+                    out[[f, r]] = s / n as f64;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Super-resolves every link of `csi` `[N, R, A, K]` using `threads` worker threads (≥ 1).
+/// Bad links are kept as errors (with frame/receiver in the error's context by position) and do
+/// not stop the others.
+pub fn estimate_all(
+    csi: ArrayView4<Complex32>,
+    offsets_hz: &[f64],
+    opts: &EstimatorOptions,
+    threads: usize,
+) -> Result<LinkTable, DspError> {
+    let (n, r, a, k) = csi.dim();
+    if k != offsets_hz.len() {
+        return Err(DspError::LengthMismatch {
+            csi: k,
+            offsets: offsets_hz.len(),
+        });
+    }
+    // validate options once
+    PathEstimator::new(offsets_hz, opts.clone())?;
+    let total = n * r * a;
+    let threads = threads.clamp(1, 64).min(total.max(1));
+    let chunk = total.div_ceil(threads).max(1);
+    let mut links: Vec<Result<LinkEstimate, DspError>> = Vec::with_capacity(total);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let csi = &csi;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    let Ok(mut est) = PathEstimator::new(offsets_hz, opts.clone()) else {
+                        return out;
+                    };
+                    let mut buf = vec![Complex64::new(0.0, 0.0); k];
+                    for idx in t * chunk..((t + 1) * chunk).min(total) {
+                        let (f, rest) = (idx / (r * a), idx % (r * a));
+                        let (rx, ant) = (rest / a, rest % a);
+                        for (b, c) in buf.iter_mut().zip(csi.slice(ndarray::s![f, rx, ant, ..])) {
+                            *b = Complex64::new(c.re as f64, c.im as f64);
+                        }
+                        out.push(est.estimate_detailed(&buf));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(v) => links.extend(v),
+                Err(_) => links.push(Err(DspError::LinearAlgebra {
+                    what: "worker thread panicked",
+                })),
+            }
+        }
+    });
+    if links.len() != total {
+        return Err(DspError::ShapeMismatch {
+            what: "estimate_all links",
+            a: links.len(),
+            b: total,
+        });
+    }
+    Ok(LinkTable {
+        n_frames: n,
+        n_receivers: r,
+        n_antennas: a,
+        links,
+    })
+}
+
+fn dist(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
+/// Per-receiver fixed offsets (s) from labelled frames: `median(τ̂ − ‖x − r‖/c)` over the
+/// labelled frames. `labels` = (frame, true position).
+pub fn calibrate_on_labels(
+    first: &Array2<f64>,
+    receivers: &[[f64; 3]],
+    labels: &[(usize, [f64; 3])],
+) -> Result<Vec<f64>, DspError> {
+    let (n, r) = first.dim();
+    if r != receivers.len() {
+        return Err(DspError::ShapeMismatch {
+            what: "calibrate_on_labels receivers",
+            a: r,
+            b: receivers.len(),
+        });
+    }
+    let mut diffs = vec![Vec::new(); r];
+    for &(f, x) in labels {
+        if f >= n {
+            return Err(DspError::ShapeMismatch {
+                what: "calibration frame index vs frames",
+                a: f,
+                b: n,
+            });
+        }
+        for i in 0..r {
+            let d = first[[f, i]] - dist(&x, &receivers[i]) / C;
+            if d.is_finite() {
+                diffs[i].push(d);
+            }
+        }
+    }
+    Ok(diffs.iter().map(|d| median(d)).collect())
+}
+
+/// Locates every frame from first-path delays `[N, R]` (s) after removing `offsets_s`.
+/// Returns one result per frame (frames with too few ranges are errors, the rest go on).
+pub fn locate_all(
+    first: &Array2<f64>,
+    offsets_s: &[f64],
+    receivers: &[[f64; 3]],
+    opts: &MultilatOptions,
+) -> Vec<Result<Fix, DspError>> {
+    let (n, r) = first.dim();
+    (0..n)
+        .map(|f| {
+            let ranges: Vec<f64> = (0..r)
+                .map(|i| {
+                    let o = offsets_s.get(i).copied().unwrap_or(f64::NAN);
+                    (first[[f, i]] - if o.is_finite() { o } else { f64::NAN }) * C
+                })
+                .collect();
+            locate(&ranges, receivers, opts, f)
+        })
+        .collect()
+}
+
+/// `n` frame indices spread evenly over `0..n_frames` (the labelled calibration frames).
+pub fn spread_frames(n_frames: usize, n: usize) -> Vec<usize> {
+    if n == 0 || n_frames == 0 {
+        return Vec::new();
+    }
+    let n = n.min(n_frames);
+    (0..n)
+        .map(|i| (i * n_frames + n_frames / 2) / n)
+        .map(|f| f.min(n_frames - 1))
+        .collect()
+}
+
+/// The clock model implied by the dataset's `synchronized` flag.
+pub fn clock_for(synchronized: bool) -> ClockModel {
+    if synchronized {
+        ClockModel::Synchronized
+    } else {
+        ClockModel::CommonBias
+    }
+}
+
+/// CEP50 (median), CE95 (95th percentile) and RMSE of position errors (m).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorStats {
+    pub n: usize,
+    pub cep50: f64,
+    pub ce95: f64,
+    pub rmse: f64,
+}
+
+/// Percentile `q ∈ [0, 1]` by linear interpolation between order statistics (NaN when empty).
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+/// Statistics of the finite errors.
+pub fn error_stats(errors: &[f64]) -> ErrorStats {
+    let v: Vec<f64> = errors.iter().copied().filter(|x| x.is_finite()).collect();
+    let rmse = if v.is_empty() {
+        f64::NAN
+    } else {
+        (v.iter().map(|e| e * e).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    ErrorStats {
+        n: v.len(),
+        cep50: percentile(&v, 0.5),
+        ce95: percentile(&v, 0.95),
+        rmse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_and_percentiles() {
+        let e: Vec<f64> = (1..=100).map(|i| i as f64).collect();
+        let s = error_stats(&e);
+        assert_eq!(s.n, 100);
+        assert!((s.cep50 - 50.5).abs() < 1e-12);
+        assert!((s.ce95 - 95.05).abs() < 1e-9);
+        assert!((s.rmse - (338350.0f64 / 100.0).sqrt()).abs() < 1e-9);
+        assert!(error_stats(&[]).cep50.is_nan());
+        assert_eq!(spread_frames(100, 4), vec![12, 37, 62, 87]);
+    }
+
+    #[test]
+    fn calibrate_and_locate_roundtrip() {
+        let rx = [
+            [0.3, 0.3, 5.0],
+            [19.7, 0.3, 4.5],
+            [19.7, 14.7, 5.0],
+            [0.3, 8.0, 4.5],
+        ];
+        let off = [5e-9, 12e-9, 30e-9, 1e-9];
+        let pts: Vec<[f64; 3]> = (0..20)
+            .map(|i| [1.0 + i as f64 * 0.9, 2.0 + (i % 7) as f64 * 1.5, 1.2])
+            .collect();
+        let mut first = Array2::zeros((pts.len(), 4));
+        for (f, x) in pts.iter().enumerate() {
+            for r in 0..4 {
+                first[[f, r]] = dist(x, &rx[r]) / C + off[r];
+            }
+        }
+        let labels: Vec<(usize, [f64; 3])> = [0usize, 7, 13].iter().map(|&f| (f, pts[f])).collect();
+        let o = calibrate_on_labels(&first, &rx, &labels).unwrap();
+        for r in 0..4 {
+            assert!((o[r] - off[r]).abs() < 1e-15);
+        }
+        let opts = MultilatOptions {
+            geometry: crate::multilat::Geometry::Plane { z: 1.2 },
+            ..Default::default()
+        };
+        for (f, fix) in locate_all(&first, &o, &rx, &opts).iter().enumerate() {
+            assert!(dist(&fix.as_ref().unwrap().position, &pts[f]) < 1e-4);
+        }
+    }
+}
