@@ -19,6 +19,25 @@
 //! - [`training_curves`]: loss vs epoch (train/validation), optional log y.
 //! - [`label_efficiency`]: error vs number of labels with error bars, several series.
 //! - [`delay_profile`]: power delay profile with stem markers at estimated (and true) path delays.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use rfloc_plot::{error_cdf, Bound, ErrorCdf, MethodErrors};
+//!
+//! let cdf = ErrorCdf {
+//!     title: "factory-hall".into(),
+//!     methods: vec![
+//!         MethodErrors { label: "autoencoder + 5 labels".into(), errors_m: vec![0.04, 0.06, 0.05] },
+//!         MethodErrors { label: "classical baseline".into(), errors_m: vec![0.5, 0.9, 0.7] },
+//!     ],
+//!     bounds: vec![Bound { label: "median PEB".into(), value_m: 0.02 }],
+//!     log_x: true,
+//!     ..Default::default()
+//! };
+//! error_cdf(&cdf, Path::new("reports/demo/cdf.png"))?;
+//! error_cdf(&cdf, Path::new("reports/demo/cdf.svg"))?;
+//! # Ok::<(), rfloc_plot::PlotError>(())
+//! ```
 
 mod colormap;
 mod delay_profile;

@@ -269,12 +269,19 @@ pub(crate) fn draw_tag<DB: DrawingBackend, CT: CoordTranslate>(
     Ok(())
 }
 
+/// The chart type `chart_on` builds from two range specifications.
+pub(crate) type Chart2d<'a, DB, X, Y> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<<X as AsRangedCoord>::CoordDescType, <Y as AsRangedCoord>::CoordDescType>,
+>;
+
 /// Standard chart on `area` with the crate's margins and label areas.
 pub(crate) fn chart_on<'a, DB, X, Y>(
     area: &'a DrawingArea<DB, Shift>,
     x: X,
     y: Y,
-) -> Result<ChartContext<'a, DB, Cartesian2d<X::CoordDescType, Y::CoordDescType>>, DrawFail>
+) -> Result<Chart2d<'a, DB, X, Y>, DrawFail>
 where
     DB: DrawingBackend,
     X: AsRangedCoord,

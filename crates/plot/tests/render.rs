@@ -392,7 +392,7 @@ fn label_efficiency_renders() {
         points: [3.0, 4.0, 5.0, 7.0, 10.0]
             .iter()
             .map(|&n| {
-                let v = scale / (n as f64).sqrt();
+                let v = scale / f64::sqrt(n);
                 EfficiencyPoint {
                     n_labels: n,
                     value_m: v,
@@ -415,6 +415,18 @@ fn label_efficiency_renders() {
         le.size,
         &["Number of labelled points", "CEP50 [m]", "with tracking"],
         |p| label_efficiency(&le, p),
+    );
+    let log = LabelEfficiency {
+        log_x: true,
+        log_y: true,
+        title: "Label efficiency (log-log)".into(),
+        ..le.clone()
+    };
+    check(
+        "label_efficiency_log",
+        log.size,
+        &["CEP50 [m]", "without tracking"],
+        |p| label_efficiency(&log, p),
     );
 }
 
