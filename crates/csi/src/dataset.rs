@@ -368,6 +368,73 @@ impl Dataset {
             .unwrap_or(0)
     }
 
+    /// The frames `frames` (in that order) as a dataset of their own, truth included.
+    /// Out-of-range indices are an error, not a panic.
+    pub fn select(&self, frames: &[usize]) -> Result<Dataset, DatasetError> {
+        let n = self.n_frames();
+        if let Some(&bad) = frames.iter().find(|&&f| f >= n) {
+            return Err(DatasetError::Shape {
+                dir: PathBuf::from(&self.meta.name),
+                what: format!("frame {bad} selected from a dataset of {n} frames"),
+            });
+        }
+        let axis = ndarray::Axis(0);
+        Ok(Dataset {
+            meta: self.meta.clone(),
+            csi: self.csi.select(axis, frames),
+            timestamps: self.timestamps.select(axis, frames),
+            track_ids: self.track_ids.as_ref().map(|t| t.select(axis, frames)),
+            truth: Truth {
+                positions: self
+                    .truth
+                    .positions
+                    .as_ref()
+                    .map(|p| p.select(axis, frames)),
+                paths_delay_s: self
+                    .truth
+                    .paths_delay_s
+                    .as_ref()
+                    .map(|p| p.select(axis, frames)),
+                paths_gain: self
+                    .truth
+                    .paths_gain
+                    .as_ref()
+                    .map(|p| p.select(axis, frames)),
+            },
+        })
+    }
+
+    /// The same observations with every piece of ground truth removed (what
+    /// [`Dataset::read_blind`] would have read): for training on an in-memory dataset.
+    pub fn blind(&self) -> Dataset {
+        let mut meta = self.meta.clone();
+        for rx in &mut meta.receivers {
+            rx.position = None;
+        }
+        Dataset {
+            meta,
+            csi: self.csi.clone(),
+            timestamps: self.timestamps.clone(),
+            track_ids: self.track_ids.clone(),
+            truth: Truth::default(),
+        }
+    }
+
+    /// Frames of the given tracks, in recording order.
+    pub fn frames_of_tracks(&self, tracks: &[i32]) -> Vec<usize> {
+        (0..self.n_frames())
+            .filter(|&f| tracks.contains(&self.track_of(f)))
+            .collect()
+    }
+
+    /// True positions as `[x, y, z]` rows, when the dataset has them.
+    pub fn true_positions(&self) -> Option<Vec<[f64; 3]>> {
+        self.truth
+            .positions
+            .as_ref()
+            .map(|p| p.outer_iter().map(|r| [r[0], r[1], r[2]]).collect())
+    }
+
     /// The distinct track ids in order of first appearance.
     pub fn tracks(&self) -> Vec<i32> {
         let mut seen = Vec::new();
@@ -579,6 +646,21 @@ mod tests {
         assert_eq!(blind.truth, Truth::default());
         assert!(blind.meta.receivers.iter().all(|r| r.position.is_none()));
         assert_eq!(blind.csi, ds.csi);
+    }
+
+    #[test]
+    fn select_and_blind() {
+        let ds = tiny();
+        let sub = ds.select(&[2, 0]).unwrap();
+        assert_eq!(sub.n_frames(), 2);
+        assert_eq!(sub.csi[[0, 1, 0, 1]], ds.csi[[2, 1, 0, 1]]);
+        assert_eq!(sub.track_ids.as_ref().unwrap().to_vec(), vec![1, 0]);
+        assert_eq!(sub.true_positions().unwrap()[0], [6.0, 7.0, 8.0]);
+        assert!(ds.select(&[3]).is_err());
+        assert_eq!(ds.frames_of_tracks(&[1]), vec![2]);
+        let b = ds.blind();
+        assert_eq!(b.truth, Truth::default());
+        assert!(b.meta.receiver_positions().is_none());
     }
 
     #[test]
