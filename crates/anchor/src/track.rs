@@ -347,6 +347,52 @@ pub fn track(meas: &[Measurement], opts: &TrackOptions) -> Result<Vec<TrackPoint
     Ok(out)
 }
 
+/// `track` over positions keyed by dataset frame: `xyz[i]`, `sigma[i]` belong to frame
+/// `frames[i]`, whose time and track id are `timestamps[frame]` and `track_ids[frame]` (all N
+/// frames of the dataset; no track ids: one track). Output in the order of `frames`. What
+/// `rfloc locate --track` and `rfloc eval --track` call.
+pub fn track_frames(
+    frames: &[usize],
+    xyz: &[[f64; 3]],
+    sigma: &[f64],
+    timestamps: &[f64],
+    track_ids: Option<&[i32]>,
+    opts: &TrackOptions,
+) -> Result<Vec<TrackPoint>, AnchorError> {
+    if frames.len() != xyz.len() || frames.len() != sigma.len() {
+        return Err(AnchorError::LengthMismatch {
+            what: "frames vs positions vs sigmas",
+            left: frames.len(),
+            right: xyz.len().min(sigma.len()),
+        });
+    }
+    if let Some(t) = track_ids {
+        if t.len() != timestamps.len() {
+            return Err(AnchorError::LengthMismatch {
+                what: "track ids vs timestamps",
+                left: t.len(),
+                right: timestamps.len(),
+            });
+        }
+    }
+    let mut meas = Vec::with_capacity(frames.len());
+    for (i, &f) in frames.iter().enumerate() {
+        if f >= timestamps.len() {
+            return Err(AnchorError::FrameOutOfRange {
+                frame: f,
+                n: timestamps.len(),
+            });
+        }
+        meas.push(Measurement {
+            t: timestamps[f],
+            track: track_ids.map_or(0, |t| t[f]),
+            xyz: xyz[i],
+            sigma: sigma[i],
+        });
+    }
+    track(&meas, opts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
