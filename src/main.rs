@@ -20,6 +20,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // @@subcommands (one line per subcommand; keep this marker)
+    /// Super-resolve every link of a dataset: path delays, gains and uncertainties as CSV.
+    Paths(cmd::paths::Args),
+    /// Classical baseline: first paths + offset calibration on a few labels + multilateration.
+    Baseline(cmd::baseline::Args),
     /// Simulate a scenario (TOML file or bundled name) into the dataset exchange format, with ground truth.
     Simulate(cmd::simulate::Args),
     /// Position error bound per frame (Cramér–Rao) for a scenario or a dataset with ground truth.
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // @@dispatch (one arm per subcommand; keep this marker)
+        Command::Paths(a) => cmd::paths::run(a),
+        Command::Baseline(a) => cmd::baseline::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Crlb(a) => cmd::crlb::run(a),
         Command::Plot(a) => cmd::plot::run(a),

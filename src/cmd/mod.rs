@@ -1,5 +1,7 @@
 //! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
+pub mod paths;
+pub mod baseline;
 pub mod simulate;
 pub mod crlb;
 pub mod plot;
