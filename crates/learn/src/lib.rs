@@ -7,9 +7,17 @@
 //! a versioned model artifact that locates new frames (encoder + analysis-by-synthesis refinement).
 
 pub mod align;
+pub mod anchors;
 pub mod error;
 pub mod features;
 pub mod geometry;
 pub mod linalg;
+pub mod model;
 pub mod nets;
+pub mod refine;
 pub mod selfcal;
+pub mod train;
+
+pub use error::LearnError;
+pub use model::{Model, ModelMeta};
+pub use train::{train, train_recording, Located, Progress, Recording, TrainConfig};

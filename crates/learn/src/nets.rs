@@ -40,7 +40,7 @@ impl Decoder {
             .collect();
         let off: Vec<f32> = offsets.iter().map(|x| *x as f32).collect();
         let mut aug_out = LinearConfig::new(hidden, a).init(device);
-        aug_out.weight = Param::from_tensor(aug_out.weight.val().mul_scalar(0.0));
+        aug_out.weight = Param::from_tensor(Tensor::zeros(aug_out.weight.dims(), device));
         Self {
             anchors: Param::from_tensor(Tensor::from_data(TensorData::new(flat, [a, 3]), device)),
             offsets: Param::from_tensor(Tensor::from_data(

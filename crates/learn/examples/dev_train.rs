@@ -1,0 +1,140 @@
+//! DEVELOPMENT: train on a simulated scenario (dsp paths, the product path) or on ground-truth
+//! path delays of a dataset ("gt", development only), score held-out tracks against the truth.
+use ndarray::Array3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rfloc_channel::scenario::{bundled, Scenario};
+use rfloc_csi::dataset::Dataset;
+use rfloc_learn::align::fit_isometry;
+use rfloc_learn::features::{extract_paths, PathOptions, PathSets};
+use rfloc_learn::geometry::C;
+use rfloc_learn::linalg::quantile;
+use rfloc_learn::{train_recording, Recording, TrainConfig};
+
+fn gt_paths(ds: &Dataset, p: usize, noise_m: f64) -> PathSets {
+    let d: &Array3<f64> = ds.truth.paths_delay_s.as_ref().unwrap();
+    let g = ds.truth.paths_gain.as_ref().unwrap();
+    let (n, r, q) = d.dim();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let off: Vec<f64> = (0..r).map(|_| rng.random_range(0.0..40e-9)).collect();
+    let nd = Normal::new(0.0, noise_m).unwrap();
+    let mut ps = PathSets::empty(n, r, p);
+    for i in 0..n {
+        for j in 0..r {
+            let mut v: Vec<(f64, f64)> = (0..q)
+                .filter(|&k| d[[i, j, k]].is_finite())
+                .map(|k| (d[[i, j, k]], g[[i, j, k]].norm_sqr() as f64))
+                .collect();
+            let pm = v.iter().map(|x| x.1).fold(0.0, f64::max).max(1e-30);
+            v.retain(|x| x.1 > pm * 1e-3);
+            v.sort_by(|a, b| b.1.total_cmp(&a.1));
+            v.truncate(p);
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (k, (t, pw)) in v.iter().enumerate() {
+                ps.range_m[(i * r + j) * p + k] = (t + off[j]) * C + nd.sample(&mut rng);
+                ps.power_db[(i * r + j) * p + k] = 10.0 * (pw / pm).log10();
+            }
+            if let Some(f) = v.first() {
+                ps.first_m[i * r + j] = ps.range_m[(i * r + j) * p];
+                let _ = f;
+            }
+        }
+    }
+    ps
+}
+
+fn main() {
+    let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
+    let mode = std::env::args().nth(2).unwrap_or("dsp".into());
+    let mut cfg = TrainConfig::default();
+    if let Ok(e) = std::env::var("EPOCHS") {
+        cfg.epochs = e.parse().unwrap();
+    }
+    if let Ok(e) = std::env::var("MAP_STEPS") {
+        cfg.map_steps = e.parse().unwrap();
+    }
+    let t0 = std::time::Instant::now();
+    let ds = if let Some(t) = bundled(&src) {
+        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
+    } else {
+        Dataset::read(std::path::Path::new(&src)).unwrap()
+    };
+    let ps = if mode == "gt" {
+        gt_paths(&ds, 8, 0.01)
+    } else {
+        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
+    };
+    println!("data+paths {:.1}s", t0.elapsed().as_secs_f64());
+    let n = ds.n_frames();
+    let rec = Recording {
+        paths: ps.clone(),
+        timestamps: ds.timestamps.to_vec(),
+        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
+        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
+        synchronized: ds.meta.synchronized,
+        carrier_hz: ds.meta.carrier_hz,
+        n_subcarriers: ds.n_subcarriers(),
+    };
+    let t0 = std::time::Instant::now();
+    let model = train_recording(&rec, &cfg, &mut |p| match p {
+        rfloc_learn::Progress::Stage(s) => eprintln!("[{:.1}s] {s}", t0.elapsed().as_secs_f64()),
+        rfloc_learn::Progress::Step {
+            stage, step, loss, ..
+        } if stage != "paths" && (step % 50 == 0 || step < 3) => {
+            eprintln!("   {stage} {step} {loss:.5}")
+        }
+        _ => {}
+    })
+    .unwrap();
+    println!(
+        "trained in {:.1}s metrics {:?}",
+        t0.elapsed().as_secs_f64(),
+        model.meta.metrics
+    );
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
+    let pst = ps.select(&test);
+    let truth = ds.truth.positions.as_ref().unwrap();
+    let b: Vec<[f64; 3]> = test
+        .iter()
+        .map(|&i| [truth[[i, 0]], truth[[i, 1]], truth[[i, 2]]])
+        .collect();
+    for refine in [false, true] {
+        let t1 = std::time::Instant::now();
+        let loc = model.locate_paths(&pst, refine);
+        let dt = t1.elapsed().as_secs_f64();
+        let a: Vec<[f64; 3]> = loc.iter().map(|l| l.position).collect();
+        let w = vec![1.0; a.len()];
+        let iso = fit_isometry(&a, &b, &w, true);
+        let errs: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| {
+                let p = iso.apply(x);
+                ((p[0] - y[0]).powi(2) + (p[1] - y[1]).powi(2)).sqrt()
+            })
+            .collect();
+        let rmse = (errs.iter().map(|e| e * e).sum::<f64>() / errs.len() as f64).sqrt();
+        println!(
+            "refine={refine} test frames {} CEP50 {:.4} CE95 {:.4} RMSE {:.4} ({:.2}s)",
+            errs.len(),
+            quantile(&errs, 0.5),
+            quantile(&errs, 0.95),
+            rmse,
+            dt
+        );
+        if refine {
+            let rxt = ds.meta.receiver_positions().unwrap();
+            for (j, rx) in model.meta.receivers.iter().enumerate() {
+                let p = iso.apply(&rx.anchors[0].position);
+                println!(
+                    "  {} xy err {:.3} m  ({} anchors)",
+                    rx.id,
+                    ((p[0] - rxt[j][0]).powi(2) + (p[1] - rxt[j][1]).powi(2)).sqrt(),
+                    rx.anchors.len()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The model artifact: a directory with `model.json` (format version, training config, the
+//! learned map, feature normalisation, metrics, optional anchoring) and burn weight records
+//! (`encoder.bpk`, `decoder.bpk`).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::LearnError;
+use crate::features::{FeatureNorm, PathOptions};
+use crate::nets::{Decoder, Encoder};
+use crate::train::TrainConfig;
+
+/// Artifact format name and version written into `model.json`.
+pub const MODEL_FORMAT: &str = "rfloc-model";
+pub const MODEL_VERSION: u32 = 1;
+
+/// One virtual anchor of the learned map.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AnchorInfo {
+    /// Position in the model frame (m); in 2D models `z` is the height above the tag plane.
+    pub position: [f64; 3],
+    /// 0 for the receiver itself, 1 for a mirror image found in the later paths.
+    pub kind: u8,
+    /// Training frames whose paths it explained.
+    pub support: usize,
+    /// Median power of the paths it explained relative to the link's strongest (dB): the
+    /// reflection loss plus the extra spreading loss, as observed.
+    pub rel_power_db: f64,
+}
+
+/// The learned map of one receiver.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReceiverMap {
+    pub id: String,
+    /// Fixed range offset `β_r = c · δ_r` (m).
+    pub offset_m: f64,
+    /// Anchor 0 is the receiver; then its mirror images. Exactly `per_receiver` slots are used
+    /// by the decoder; `anchors.len() ≤ per_receiver`.
+    pub anchors: Vec<AnchorInfo>,
+}
+
+/// Numbers measured during training (no ground truth involved).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrainMetrics {
+    pub frames: usize,
+    pub train_frames: usize,
+    pub holdout_frames: usize,
+    pub holdout_tracks: Vec<i32>,
+    pub skipped_links: usize,
+    pub selfcal_cost: f64,
+    pub selfcal_inlier_fraction: f64,
+    /// RMS range residual of inlier paths after the map fit (m): the model's range accuracy.
+    pub range_rms_m: f64,
+    pub map_loss: f64,
+    pub encoder_holdout_loss: f64,
+    pub encoder_best_epoch: usize,
+    pub seconds: f64,
+}
+
+/// `model.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    pub format: String,
+    pub version: u32,
+    pub config: TrainConfig,
+    pub dims: usize,
+    pub synchronized: bool,
+    pub carrier_hz: f64,
+    pub n_subcarriers: usize,
+    pub path_options: PathOptions,
+    pub feature_norm: FeatureNorm,
+    pub per_receiver: usize,
+    pub receivers: Vec<ReceiverMap>,
+    pub encoder_inputs: usize,
+    pub metrics: TrainMetrics,
+    /// Rigid transform from the model frame to site coordinates, filled by the anchoring step.
+    pub anchoring: Option<serde_json::Value>,
+}
+
+impl ModelMeta {
+    /// Decoder slots `[R·M]`: positions and validity.
+    pub fn anchor_slots(&self) -> (Vec<[f64; 3]>, Vec<bool>) {
+        let m = self.per_receiver;
+        let mut pos = Vec::with_capacity(self.receivers.len() * m);
+        let mut valid = Vec::with_capacity(self.receivers.len() * m);
+        for rx in &self.receivers {
+            for k in 0..m {
+                match rx.anchors.get(k) {
+                    Some(a) => {
+                        pos.push(a.position);
+                        valid.push(true);
+                    }
+                    None => {
+                        pos.push([0.0; 3]);
+                        valid.push(false);
+                    }
+                }
+            }
+        }
+        (pos, valid)
+    }
+
+    pub fn offsets(&self) -> Vec<f64> {
+        self.receivers.iter().map(|r| r.offset_m).collect()
+    }
+}
+
+/// A trained model: metadata, map and networks.
+#[derive(Debug)]
+pub struct Model {
+    pub meta: ModelMeta,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub device: Device,
+}
+
+fn artifact_err(path: &Path, message: impl ToString) -> LearnError {
+    LearnError::Artifact {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+impl Model {
+    /// Writes the artifact directory (created if missing).
+    pub fn save(&self, dir: &Path) -> Result<(), LearnError> {
+        std::fs::create_dir_all(dir).map_err(|e| artifact_err(dir, e))?;
+        let json = serde_json::to_string_pretty(&self.meta).map_err(|e| artifact_err(dir, e))?;
+        let mp = dir.join("model.json");
+        std::fs::write(&mp, json).map_err(|e| artifact_err(&mp, e))?;
+        let ep = dir.join("encoder.bpk");
+        self.encoder
+            .clone()
+            .save_file(&ep)
+            .map_err(|e| artifact_err(&ep, format!("{e:?}")))?;
+        let dp = dir.join("decoder.bpk");
+        self.decoder
+            .clone()
+            .save_file(&dp)
+            .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
+        Ok(())
+    }
+
+    /// Reads an artifact directory written by [`Model::save`].
+    pub fn load(dir: &Path) -> Result<Model, LearnError> {
+        let mp = dir.join("model.json");
+        let text = std::fs::read_to_string(&mp).map_err(|e| artifact_err(&mp, e))?;
+        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| artifact_err(&mp, e))?;
+        if meta.format != MODEL_FORMAT || meta.version != MODEL_VERSION {
+            return Err(artifact_err(
+                &mp,
+                format!(
+                    "format {:?} version {}; expected {MODEL_FORMAT:?} version {MODEL_VERSION}",
+                    meta.format, meta.version
+                ),
+            ));
+        }
+        let device = crate::train::default_device();
+        let (slots, _) = meta.anchor_slots();
+        let encoder = Encoder::new(meta.encoder_inputs, meta.config.hidden, meta.dims, &device);
+        let decoder = Decoder::new(&slots, &meta.offsets(), meta.config.aug_hidden, &device);
+        let ep = dir.join("encoder.bpk");
+        let encoder = encoder
+            .try_load_file(&ep)
+            .map_err(|e| artifact_err(&ep, format!("{e:?}")))?;
+        let dp = dir.join("decoder.bpk");
+        let decoder = decoder
+            .try_load_file(&dp)
+            .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
+        Ok(Model {
+            meta,
+            encoder,
+            decoder,
+            device,
+        })
+    }
+}

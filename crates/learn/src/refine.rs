@@ -1,0 +1,121 @@
+//! Analysis-by-synthesis: one frame's position from its observed paths and the learned map.
+//!
+//! Equation (metres): with anchors `v_{r,k}` and offsets `β_r`, each observed path `m_{r,p}` is
+//! matched to the closest predicted range `|x − v_{r,k}| + β_r` and
+//! `x̂ = argmin_x Σ_{r,p} ρ_δ(m_{r,p} − |x − v_{r,k*}| − β_r)` with the Cauchy loss ρ_δ,
+//! solved by reweighted Gauss–Newton (re-matching every iteration). The 1-σ accuracy is
+//! `σ · sqrt(trace(H⁻¹))` with `H = Σ w j jᵀ` and `σ` the map's inlier range error.
+
+use crate::features::PathSets;
+use crate::geometry::{dist, Robust};
+use crate::linalg::{inv_spd_small, solve_spd};
+
+/// The learned map in plain numbers (what the decoder's physics part needs).
+#[derive(Clone, Debug)]
+pub struct MapView<'a> {
+    /// `[R·M]` anchors; invalid ones are skipped.
+    pub anchors: &'a [[f64; 3]],
+    pub valid: &'a [bool],
+    pub per_receiver: usize,
+    pub offsets_m: &'a [f64],
+}
+
+fn cost_and_normal(
+    ps: &PathSets,
+    n: usize,
+    map: &MapView,
+    x: &[f64; 3],
+    dims: usize,
+    loss: Robust,
+) -> (f64, [f64; 9], [f64; 3], usize) {
+    let (nr, p, m) = (ps.n_receivers, ps.max_paths, map.per_receiver);
+    let mut cost = 0.0;
+    let mut h = [0.0; 9];
+    let mut g = [0.0; 3];
+    let mut used = 0;
+    for r in 0..nr {
+        for k in 0..p {
+            let obs = ps.range_m[(n * nr + r) * p + k];
+            if !obs.is_finite() {
+                continue;
+            }
+            let mut best: Option<(f64, usize)> = None;
+            for a in r * m..(r + 1) * m {
+                if !map.valid[a] {
+                    continue;
+                }
+                let e = obs - dist(x, &map.anchors[a]) - map.offsets_m[r];
+                if best.is_none_or(|b| e.abs() < b.0.abs()) {
+                    best = Some((e, a));
+                }
+            }
+            let Some((e, a)) = best else { continue };
+            used += 1;
+            cost += loss.rho(e);
+            let w = loss.weight(e);
+            let v = &map.anchors[a];
+            let d = dist(x, v).max(1e-9);
+            let j = [(x[0] - v[0]) / d, (x[1] - v[1]) / d, (x[2] - v[2]) / d];
+            for i in 0..dims {
+                g[i] += w * j[i] * e;
+                for l in 0..dims {
+                    h[i * dims + l] += w * j[i] * j[l];
+                }
+            }
+        }
+    }
+    (cost, h, g, used)
+}
+
+/// Refines frame `n` from `x0`. Returns the position, its robust cost and the geometric
+/// dilution `sqrt(trace(H⁻¹))` (multiply by the range error for metres; NaN if unobservable).
+pub fn refine_frame(
+    ps: &PathSets,
+    n: usize,
+    map: &MapView,
+    x0: [f64; 3],
+    dims: usize,
+    delta: f64,
+    iters: usize,
+) -> ([f64; 3], f64, f64) {
+    let loss = Robust::Cauchy(delta);
+    let mut x = x0;
+    let (mut cost, _, _, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+    let mut lambda = 1e-3;
+    for _ in 0..iters {
+        let (_, h, g, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+        let mut moved = false;
+        for _ in 0..6 {
+            let mut hd = h;
+            for a in 0..dims {
+                hd[a * dims + a] += lambda * (h[a * dims + a] + 1e-9);
+            }
+            let mut s = g;
+            if !solve_spd(&hd[..dims * dims], &mut s[..dims], dims) {
+                lambda *= 10.0;
+                continue;
+            }
+            let mut xn = x;
+            for a in 0..dims {
+                xn[a] += s[a];
+            }
+            let (cn, _, _, _) = cost_and_normal(ps, n, map, &xn, dims, loss);
+            if cn <= cost {
+                moved = (0..dims).map(|a| s[a] * s[a]).sum::<f64>() > 1e-12;
+                x = xn;
+                cost = cn;
+                lambda = (lambda * 0.3).max(1e-9);
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !moved {
+            break;
+        }
+    }
+    let (_, h, _, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+    let dil = inv_spd_small(&h[..dims * dims], dims)
+        .map(|inv| (0..dims).map(|a| inv[a * dims + a]).sum::<f64>().sqrt())
+        .unwrap_or(f64::NAN);
+    (x, cost, dil)
+}

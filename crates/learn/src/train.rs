@@ -1,0 +1,662 @@
+//! Training: paths → self-calibration → virtual anchors → joint map fit (burn) → encoder.
+//!
+//! Everything here sees observations only (CSI-derived path sets, timestamps, track ids). The
+//! stages, with the equations in their modules: [`crate::selfcal`] (first-path ranges →
+//! positions, receivers, offsets), [`crate::anchors`] (later paths → mirror images),
+//! [`crate::nets`] (decoder set loss; positions, anchors, offsets and the augmentation fitted
+//! jointly with Adam, plus a walking-speed prior `Σ relu(|x_{n+1} − x_n| − v_max Δt)²`), then the
+//! encoder is trained through the frozen decoder (set loss + distillation of the fitted
+//! positions) with early stopping on held-out tracks.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rfloc_csi::dataset::Dataset;
+use serde::{Deserialize, Serialize};
+
+use crate::anchors::{find_anchors, mark_los, AnchorSearch};
+use crate::error::LearnError;
+use crate::features::{extract_paths, FeatureNorm, PathOptions, PathSets};
+use crate::geometry::dist;
+use crate::linalg::median;
+use crate::model::{
+    AnchorInfo, Model, ModelMeta, ReceiverMap, TrainMetrics, MODEL_FORMAT, MODEL_VERSION,
+};
+use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
+use crate::selfcal::{self_calibrate, SelfCalConfig};
+
+/// The burn device training and inference run on: flex (CPU) by default, wgpu with `gpu`.
+pub fn default_device() -> Device {
+    #[cfg(feature = "gpu")]
+    {
+        Device::wgpu(Default::default())
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        Device::flex()
+    }
+}
+
+/// Training settings (stored in the model).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    /// 2: positions in the tag's plane; 3: free 3D positions.
+    pub dims: usize,
+    pub seed: u64,
+    /// Encoder epochs (upper bound; early stopping may end sooner).
+    pub epochs: usize,
+    /// Adam steps of the joint map fit.
+    pub map_steps: usize,
+    /// Random starts of the self-calibration (the best robust cost wins).
+    pub restarts: usize,
+    /// Frames of the self-calibration subset.
+    pub selfcal_subset: usize,
+    /// Mirror images searched per receiver.
+    pub mirrors: usize,
+    /// Cauchy scale of the set loss (m).
+    pub delta_m: f64,
+    /// Bound of the augmentation's range correction (m); 0 disables it.
+    pub aug_scale_m: f64,
+    pub aug_hidden: usize,
+    /// Encoder hidden width.
+    pub hidden: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Weight of the walking-speed prior and the speed (m/s) it allows.
+    pub motion_weight: f64,
+    pub max_speed_mps: f64,
+    /// Fraction of tracks held out for early stopping.
+    pub holdout_fraction: f64,
+    /// Epochs without held-out improvement before stopping.
+    pub patience: usize,
+    pub paths: PathOptions,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dims: 2,
+            seed: 0,
+            epochs: 150,
+            map_steps: 300,
+            restarts: 24,
+            selfcal_subset: 300,
+            mirrors: 7,
+            delta_m: 0.1,
+            aug_scale_m: 0.05,
+            aug_hidden: 32,
+            hidden: 128,
+            batch: 256,
+            lr: 1e-3,
+            motion_weight: 1.0,
+            max_speed_mps: 2.0,
+            holdout_fraction: 0.15,
+            patience: 25,
+            paths: PathOptions::default(),
+        }
+    }
+}
+
+/// Progress reports (the CLI draws them; the library never prints).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Progress {
+    /// A stage starts.
+    Stage(&'static str),
+    /// A step of a stage with its current loss.
+    Step {
+        stage: &'static str,
+        step: usize,
+        total: usize,
+        loss: f64,
+    },
+}
+
+/// Observation-only view of a recording, as training needs it.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub paths: PathSets,
+    pub timestamps: Vec<f64>,
+    pub track_ids: Vec<i32>,
+    pub receiver_ids: Vec<String>,
+    pub synchronized: bool,
+    pub carrier_hz: f64,
+    pub n_subcarriers: usize,
+}
+
+/// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
+pub fn train(
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
+    progress(Progress::Stage("paths"));
+    let n = ds.n_frames();
+    let ps = {
+        let counter = std::sync::Mutex::new(Vec::<usize>::new());
+        let ps = extract_paths(ds, &cfg.paths, &|k| {
+            if let Ok(mut c) = counter.lock() {
+                c.push(k);
+            }
+        })?;
+        if let Ok(c) = counter.lock() {
+            for &k in c.iter() {
+                progress(Progress::Step {
+                    stage: "paths",
+                    step: k,
+                    total: n,
+                    loss: f64::NAN,
+                });
+            }
+        }
+        ps
+    };
+    let rec = Recording {
+        paths: ps,
+        timestamps: ds.timestamps.to_vec(),
+        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
+        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
+        synchronized: ds.meta.synchronized,
+        carrier_hz: ds.meta.carrier_hz,
+        n_subcarriers: ds.n_subcarriers(),
+    };
+    train_recording(&rec, cfg, progress)
+}
+
+/// Splits frames into training and held-out tracks (the last tracks by id; with fewer than 3
+/// tracks, the last part of the recording).
+pub fn split_by_track(track_ids: &[i32], fraction: f64) -> (Vec<usize>, Vec<usize>, Vec<i32>) {
+    let mut tracks: Vec<i32> = track_ids.to_vec();
+    tracks.sort_unstable();
+    tracks.dedup();
+    let n = track_ids.len();
+    if tracks.len() >= 3 {
+        let k = ((tracks.len() as f64 * fraction).round() as usize).clamp(1, tracks.len() - 1);
+        let held: Vec<i32> = tracks[tracks.len() - k..].to_vec();
+        let (h, t): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| held.contains(&track_ids[i]));
+        (t, h, held)
+    } else {
+        let cut = n - ((n as f64 * fraction) as usize).min(n / 2);
+        ((0..cut).collect(), (cut..n).collect(), Vec::new())
+    }
+}
+
+fn obs_tensors(ps: &PathSets, frames: &[usize], device: &Device) -> (Tensor<3>, Tensor<3>) {
+    let (r, p) = (ps.n_receivers, ps.max_paths);
+    let mut obs = Vec::with_capacity(frames.len() * r * p);
+    let mut mask = Vec::with_capacity(frames.len() * r * p);
+    for &n in frames {
+        for v in &ps.range_m[n * r * p..(n + 1) * r * p] {
+            obs.push(if v.is_finite() { *v as f32 } else { 0.0 });
+            mask.push(if v.is_finite() { 1.0f32 } else { 0.0 });
+        }
+    }
+    let b = frames.len();
+    (
+        Tensor::from_data(TensorData::new(obs, [b, r, p]), device),
+        Tensor::from_data(TensorData::new(mask, [b, r, p]), device),
+    )
+}
+
+fn anchor_mask(valid: &[bool], r: usize, m: usize, device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = valid.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    Tensor::from_data(TensorData::new(v, [r, m]), device)
+}
+
+fn to_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+#[derive(Module, Debug)]
+struct MapFit {
+    latent: Latent,
+    decoder: Decoder,
+}
+
+/// Trains on extracted path sets (the part of [`train`] after feature extraction).
+pub fn train_recording(
+    rec: &Recording,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
+    let t_start = Instant::now();
+    let dims = cfg.dims;
+    if !(2..=3).contains(&dims) {
+        return Err(LearnError::Config(format!(
+            "dims must be 2 or 3, got {dims}"
+        )));
+    }
+    if !rec.synchronized {
+        return Err(LearnError::Dataset(
+            "unsynchronized receivers (per-frame clock offsets) are not supported by this trainer yet".into(),
+        ));
+    }
+    let ps_all = &rec.paths;
+    let (nr, pmax) = (ps_all.n_receivers, ps_all.max_paths);
+    if nr < 3 {
+        return Err(LearnError::Dataset(format!(
+            "{nr} receivers: the synchronized self-calibration needs at least 3"
+        )));
+    }
+    let (train_idx, hold_idx, held_tracks) = split_by_track(&rec.track_ids, cfg.holdout_fraction);
+    let ps = ps_all.select(&train_idx);
+    let nt = ps.n_frames;
+
+    // 1. Self-calibration of the first-path ranges.
+    progress(Progress::Stage("self-calibration"));
+    let sc_cfg = SelfCalConfig {
+        dims,
+        starts: cfg.restarts.max(1),
+        subset: cfg.selfcal_subset,
+        seed: cfg.seed,
+        cauchy_m: cfg.delta_m,
+    };
+    let cal = self_calibrate(&ps.first_m, nr, &sc_cfg).ok_or_else(|| {
+        LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
+    })?;
+    let mut pos = cal.positions.clone();
+    // frames without enough observations: nearest located frame in time
+    let mut last: Option<[f64; 3]> = pos.iter().copied().find(|p| p[0].is_finite());
+    for p in pos.iter_mut() {
+        if p[0].is_finite() {
+            last = Some(*p);
+        } else if let Some(l) = last {
+            *p = l;
+        }
+    }
+    if last.is_none() {
+        return Err(LearnError::SelfCalibration(
+            "no frame could be located".into(),
+        ));
+    }
+
+    // 2. Virtual anchors per receiver.
+    progress(Progress::Stage("virtual anchors"));
+    let m_slots = 1 + cfg.mirrors;
+    let mut slots = vec![[0.0; 3]; nr * m_slots];
+    let mut valid = vec![false; nr * m_slots];
+    let mut support = vec![0usize; nr * m_slots];
+    let tol = (3.0 * cal.inlier_rms_m).clamp(0.05, 0.3);
+    for r in 0..nr {
+        slots[r * m_slots] = cal.receivers[r];
+        valid[r * m_slots] = true;
+        let mut explained = mark_los(&ps, r, &pos, &cal.receivers[r], cal.offsets_m[r], tol);
+        support[r * m_slots] = (0..nt)
+            .filter(|&i| (0..pmax).any(|k| explained[i * pmax + k]))
+            .count();
+        let search = AnchorSearch {
+            per_receiver: cfg.mirrors,
+            tol_m: tol,
+            seed: cfg.seed,
+            ..AnchorSearch::default()
+        };
+        for (k, a) in find_anchors(&ps, r, &pos, cal.offsets_m[r], &mut explained, &search)
+            .into_iter()
+            .enumerate()
+        {
+            slots[r * m_slots + 1 + k] = a.position;
+            valid[r * m_slots + 1 + k] = true;
+            support[r * m_slots + 1 + k] = a.support;
+        }
+        progress(Progress::Step {
+            stage: "virtual anchors",
+            step: r + 1,
+            total: nr,
+            loss: f64::NAN,
+        });
+    }
+
+    // 3. Joint map fit (positions, anchors, offsets, augmentation) with burn.
+    progress(Progress::Stage("map fit"));
+    let device = default_device().autodiff();
+    let all: Vec<usize> = (0..nt).collect();
+    let (obs, obs_mask) = obs_tensors(&ps, &all, &device);
+    let amask = anchor_mask(&valid, nr, m_slots, &device);
+    let mut fit = MapFit {
+        latent: Latent::new(&pos, dims, &device),
+        decoder: Decoder::new(&slots, &cal.offsets_m, cfg.aug_hidden, &device),
+    };
+    // consecutive frames of one track for the speed prior
+    let mut pa = Vec::new();
+    let mut pb = Vec::new();
+    let mut lim = Vec::new();
+    for k in 0..nt.saturating_sub(1) {
+        let (i, j) = (train_idx[k], train_idx[k + 1]);
+        let dt = rec.timestamps[j] - rec.timestamps[i];
+        if rec.track_ids[i] == rec.track_ids[j] && dt > 0.0 && dt < 2.0 {
+            pa.push(k);
+            pb.push(k + 1);
+            lim.push((cfg.max_speed_mps * dt) as f32);
+        }
+    }
+    let (ia, ib) = (index_tensor(&pa, &device), index_tensor(&pb, &device));
+    let lim_t: Tensor<1> = Tensor::from_data(TensorData::new(lim.clone(), [lim.len()]), &device);
+    let idx_all = index_tensor(&all, &device);
+    let mut optim = AdamConfig::new().init();
+    let mut map_loss = f64::NAN;
+    for step in 0..cfg.map_steps {
+        let frac = step as f64 / cfg.map_steps.max(1) as f64;
+        let lr = 0.02 * (1.0 - frac) + 0.001 * frac;
+        let aug = if frac < 0.5 { 0.0 } else { cfg.aug_scale_m };
+        let x = fit.latent.rows(idx_all.clone());
+        let pred = fit.decoder.forward(x, m_slots, aug);
+        let mut loss = set_loss(
+            pred,
+            obs.clone(),
+            obs_mask.clone(),
+            amask.clone(),
+            cfg.delta_m,
+        );
+        if !pa.is_empty() && cfg.motion_weight > 0.0 {
+            let p = fit.latent.pos.val();
+            let d = p.clone().select(0, ib.clone()) - p.select(0, ia.clone());
+            let speed = (d.clone() * d)
+                .sum_dim(1)
+                .reshape([pa.len()])
+                .add_scalar(1e-12)
+                .sqrt();
+            let ex = relu(speed - lim_t.clone());
+            loss = loss + (ex.clone() * ex).mean().mul_scalar(cfg.motion_weight);
+        }
+        map_loss = loss.clone().into_scalar::<f32>() as f64;
+        let grads = GradientsParams::from_grads(loss.backward(), &fit);
+        fit = optim.step(lr, fit, grads);
+        if step % 10 == 0 || step + 1 == cfg.map_steps {
+            progress(Progress::Step {
+                stage: "map fit",
+                step: step + 1,
+                total: cfg.map_steps,
+                loss: map_loss,
+            });
+        }
+    }
+    let fit = fit.valid();
+    let pos_f: Vec<f32> = to_vec(fit.latent.pos.val());
+    let pos: Vec<[f64; 3]> = (0..nt)
+        .map(|i| {
+            let mut p = [0.0; 3];
+            for a in 0..dims {
+                p[a] = pos_f[i * dims + a] as f64;
+            }
+            p
+        })
+        .collect();
+    let anc_f = to_vec(fit.decoder.anchors.val());
+    for (a, s) in slots.iter_mut().enumerate() {
+        *s = [
+            anc_f[3 * a] as f64,
+            anc_f[3 * a + 1] as f64,
+            anc_f[3 * a + 2] as f64,
+        ];
+    }
+    let offsets: Vec<f64> = fit
+        .decoder
+        .offsets
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| *v as f64)
+        .collect();
+
+    // map statistics: matched residuals and observed powers per anchor
+    let mut res2 = Vec::new();
+    let mut powers: Vec<Vec<f64>> = vec![Vec::new(); nr * m_slots];
+    for i in 0..nt {
+        for r in 0..nr {
+            for k in 0..pmax {
+                let o = (i * nr + r) * pmax + k;
+                let m = ps.range_m[o];
+                if !m.is_finite() {
+                    continue;
+                }
+                let best = (r * m_slots..(r + 1) * m_slots)
+                    .filter(|&a| valid[a])
+                    .map(|a| (a, m - dist(&pos[i], &slots[a]) - offsets[r]))
+                    .min_by(|x, y| x.1.abs().total_cmp(&y.1.abs()));
+                if let Some((a, e)) = best {
+                    if e.abs() < 3.0 * cfg.delta_m {
+                        res2.push(e * e);
+                        powers[a].push(ps.power_db[o]);
+                    }
+                }
+            }
+        }
+    }
+    let range_rms = (res2.iter().sum::<f64>() / res2.len().max(1) as f64).sqrt();
+
+    // 4. Encoder through the frozen decoder, early stopping on held-out tracks.
+    progress(Progress::Stage("encoder"));
+    let norm = FeatureNorm::fit(&ps, rec.synchronized, 4);
+    let width = norm.width();
+    let feats_train = norm.encode_all(&ps);
+    let ps_hold = ps_all.select(&hold_idx);
+    let feats_hold = norm.encode_all(&ps_hold);
+    let decoder_train = fit.decoder.clone().train();
+    let decoder_eval = fit.decoder.clone();
+    let mut encoder = Encoder::new(width, cfg.hidden, dims, &device);
+    let mut eopt = AdamConfig::new().init();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..nt).collect();
+    let eval_device = default_device();
+    let amask_eval = anchor_mask(&valid, nr, m_slots, &eval_device);
+    let hold_frames: Vec<usize> = (0..ps_hold.n_frames).collect();
+    let (hobs, hmask) = obs_tensors(&ps_hold, &hold_frames, &eval_device);
+    let hx: Option<Tensor<2>> = (!hold_frames.is_empty()).then(|| {
+        Tensor::from_data(
+            TensorData::new(feats_hold.clone(), [hold_frames.len(), width]),
+            &eval_device,
+        )
+    });
+    let mut best: (f64, usize, Encoder) = (f64::INFINITY, 0, encoder.valid());
+    let steps_per_epoch = nt.div_ceil(cfg.batch.max(1));
+    for epoch in 0..cfg.epochs {
+        order.shuffle(&mut rng);
+        let mut ep_loss = 0.0;
+        for b in 0..steps_per_epoch {
+            let idx = &order[b * cfg.batch..((b + 1) * cfg.batch).min(nt)];
+            let f: Vec<f32> = idx
+                .iter()
+                .flat_map(|&i| feats_train[i * width..(i + 1) * width].iter().copied())
+                .collect();
+            let xt: Vec<f32> = idx
+                .iter()
+                .flat_map(|&i| pos[i][..dims].iter().map(|v| *v as f32))
+                .collect();
+            let f = Tensor::from_data(TensorData::new(f, [idx.len(), width]), &device);
+            let xt: Tensor<2> = Tensor::from_data(TensorData::new(xt, [idx.len(), dims]), &device);
+            let (o, om) = obs_tensors(&ps, idx, &device);
+            let out = encoder.forward(f);
+            let d = out.clone() - xt;
+            let distill = (d.clone() * d).sum_dim(1).mean();
+            let pred = decoder_train.forward(pad3(out), m_slots, cfg.aug_scale_m);
+            let loss = distill + set_loss(pred, o, om, amask.clone(), cfg.delta_m);
+            ep_loss += loss.clone().into_scalar::<f32>() as f64 / steps_per_epoch as f64;
+            let mut g = loss.backward();
+            let grads = GradientsParams::from_module(&mut g, &encoder);
+            let frac = epoch as f64 / cfg.epochs.max(1) as f64;
+            encoder = eopt.step(cfg.lr * (1.0 - 0.9 * frac), encoder, grads);
+        }
+        let hold_loss = match &hx {
+            Some(hx) => {
+                let out = encoder.valid().forward(hx.clone());
+                let pred = decoder_eval.forward(pad3(out), m_slots, cfg.aug_scale_m);
+                set_loss(
+                    pred,
+                    hobs.clone(),
+                    hmask.clone(),
+                    amask_eval.clone(),
+                    cfg.delta_m,
+                )
+                .into_scalar::<f32>() as f64
+            }
+            None => ep_loss,
+        };
+        if hold_loss < best.0 {
+            best = (hold_loss, epoch, encoder.valid());
+        }
+        progress(Progress::Step {
+            stage: "encoder",
+            step: epoch + 1,
+            total: cfg.epochs,
+            loss: hold_loss,
+        });
+        if epoch >= best.1 + cfg.patience {
+            break;
+        }
+    }
+
+    // 5. The artifact.
+    let receivers: Vec<ReceiverMap> = (0..nr)
+        .map(|r| ReceiverMap {
+            id: rec
+                .receiver_ids
+                .get(r)
+                .cloned()
+                .unwrap_or_else(|| format!("rx{r}")),
+            offset_m: offsets[r],
+            anchors: (0..m_slots)
+                .filter(|&k| valid[r * m_slots + k])
+                .map(|k| AnchorInfo {
+                    position: slots[r * m_slots + k],
+                    kind: if k == 0 { 0 } else { 1 },
+                    support: support[r * m_slots + k],
+                    rel_power_db: median(&powers[r * m_slots + k]),
+                })
+                .collect(),
+        })
+        .collect();
+    // anchors must stay in their slots: compact only trailing invalid slots
+    let mut meta = ModelMeta {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_VERSION,
+        config: cfg.clone(),
+        dims,
+        synchronized: rec.synchronized,
+        carrier_hz: rec.carrier_hz,
+        n_subcarriers: rec.n_subcarriers,
+        path_options: cfg.paths.clone(),
+        feature_norm: norm,
+        per_receiver: m_slots,
+        receivers,
+        encoder_inputs: width,
+        metrics: TrainMetrics {
+            frames: rec.paths.n_frames,
+            train_frames: nt,
+            holdout_frames: hold_idx.len(),
+            holdout_tracks: held_tracks,
+            skipped_links: rec.paths.skipped.len(),
+            selfcal_cost: cal.subset_cost,
+            selfcal_inlier_fraction: cal.inlier_fraction,
+            range_rms_m: range_rms,
+            map_loss,
+            encoder_holdout_loss: best.0,
+            encoder_best_epoch: best.1,
+            seconds: 0.0,
+        },
+        anchoring: None,
+    };
+    meta.metrics.seconds = t_start.elapsed().as_secs_f64();
+    let decoder = fit.decoder;
+    Ok(Model {
+        meta,
+        encoder: best.2,
+        decoder,
+        device: eval_device,
+    })
+}
+
+/// One located frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Located {
+    /// Position in the model frame (m).
+    pub position: [f64; 3],
+    /// Encoder output before refinement.
+    pub encoder: [f64; 3],
+    /// 1-σ horizontal accuracy estimate (m): range error × geometric dilution.
+    pub accuracy_m: f64,
+}
+
+impl Model {
+    /// Locates every frame of a dataset (observations only).
+    pub fn locate(&self, ds: &Dataset, refine: bool) -> Result<Vec<Located>, LearnError> {
+        if ds.n_receivers() != self.meta.receivers.len() {
+            return Err(LearnError::Mismatch(format!(
+                "model has {} receivers, dataset {}",
+                self.meta.receivers.len(),
+                ds.n_receivers()
+            )));
+        }
+        let ps = extract_paths(ds, &self.meta.path_options, &|_| {})?;
+        Ok(self.locate_paths(&ps, refine))
+    }
+
+    /// Encoder positions of path sets `[N][dims]`, in batches.
+    pub fn encode(&self, ps: &PathSets) -> Vec<[f64; 3]> {
+        let width = self.meta.encoder_inputs;
+        let feats = self.meta.feature_norm.encode_all(ps);
+        let dims = self.meta.dims;
+        let mut out = Vec::with_capacity(ps.n_frames);
+        for chunk in feats.chunks(4096 * width) {
+            let b = chunk.len() / width;
+            let x = Tensor::from_data(TensorData::new(chunk.to_vec(), [b, width]), &self.device);
+            let y = to_vec(self.encoder.forward(x));
+            for i in 0..b {
+                let mut p = [0.0; 3];
+                for a in 0..dims {
+                    p[a] = y[i * dims + a] as f64;
+                }
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement.
+    pub fn locate_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
+        let enc = self.encode(ps);
+        let (slots, valid) = self.meta.anchor_slots();
+        let offsets = self.meta.offsets();
+        let view = crate::refine::MapView {
+            anchors: &slots,
+            valid: &valid,
+            per_receiver: self.meta.per_receiver,
+            offsets_m: &offsets,
+        };
+        let sigma = self.meta.metrics.range_rms_m.max(1e-3);
+        enc.iter()
+            .enumerate()
+            .map(|(n, &e)| {
+                let (x, _, dil) = crate::refine::refine_frame(
+                    ps,
+                    n,
+                    &view,
+                    e,
+                    self.meta.dims,
+                    self.meta.config.delta_m,
+                    if refine { 20 } else { 0 },
+                );
+                Located {
+                    position: if refine { x } else { e },
+                    encoder: e,
+                    accuracy_m: sigma * dil,
+                }
+            })
+            .collect()
+    }
+}
