@@ -47,8 +47,8 @@ pub struct Evaluation {
 }
 
 /// Scores estimates `est[i]` of frames `frames[i]` against `truth[frame]` (all N frames of the
-/// dataset). `accuracy[i]`, when given, is the reported 95% radius (m, omlox `accuracy`) of
-/// estimate i; `track_ids` (N entries) selects tracks via `opts.tracks`.
+/// dataset). `accuracy[i]`, when given, is the reported 95% horizontal radius (m, omlox
+/// `accuracy`) of estimate i; `track_ids` (N entries) selects tracks via `opts.tracks`.
 pub fn evaluate(
     frames: &[usize],
     est: &[[f64; 3]],
@@ -126,12 +126,13 @@ pub fn evaluate(
     let scored = align_and_score(&e, &t, opts.align, opts.error)?;
     let calib = match accuracy {
         Some(a) => {
-            let dims = opts.error.dims();
+            // `accuracy` is a horizontal 95% radius (omlox); σ is per axis, so 3D errors are
+            // judged against the 3D radii of the same σ.
             let sig: Vec<f64> = keep
                 .iter()
-                .map(|&i| Accuracy::from_r95(a[i], dims).sigma)
+                .map(|&i| Accuracy::from_r95(a[i], crate::align::Dims::Two).sigma)
                 .collect();
-            Some(calibration(&scored.errors, &sig, dims)?)
+            Some(calibration(&scored.errors, &sig, opts.error.dims())?)
         }
         None => None,
     };
