@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod pipeline;
+mod report;
+mod report_figures;
 
 #[derive(Parser)]
 #[command(name = "rfloc", version, about = "Survey-free indoor positioning from radio CSI")]
@@ -20,6 +23,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // @@subcommands (one line per subcommand; keep this marker)
+    /// Learn positions and the map from unlabelled CSI (reads no ground truth).
+    Train(cmd::train::Args),
+    /// Locate every frame of a dataset with a trained model -> positions CSV.
+    Locate(cmd::locate::Args),
+    /// Compare a model's learned receivers and virtual anchors with the truth (rigid fit).
+    EvalMap(cmd::eval_map::Args),
+    /// The whole mission on the bundled factory-hall scenario, written to reports/demo/.
+    Demo(cmd::demo::Args),
+    /// Train, anchor, evaluate and plot one dataset or scenario into a report folder.
+    Report(cmd::report::Args),
+    /// Fix a model's frame to the site with a few labelled frames (stored in the model).
+    Anchor(cmd::anchor::Args),
     /// Super-resolve every link of a dataset: path delays, gains and uncertainties as CSV.
     Paths(cmd::paths::Args),
     /// Classical baseline: first paths + offset calibration on a few labels + multilateration.
@@ -51,6 +66,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // @@dispatch (one arm per subcommand; keep this marker)
+        Command::Train(a) => cmd::train::run(a),
+        Command::Locate(a) => cmd::locate::run(a),
+        Command::EvalMap(a) => cmd::eval_map::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Anchor(a) => cmd::anchor::run(a),
         Command::Paths(a) => cmd::paths::run(a),
         Command::Baseline(a) => cmd::baseline::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),

@@ -1,5 +1,11 @@
 //! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
+pub mod train;
+pub mod locate;
+pub mod eval_map;
+pub mod anchor;
+pub mod demo;
+pub mod report;
 pub mod paths;
 pub mod baseline;
 pub mod simulate;

@@ -1,0 +1,85 @@
+//! `rfloc train DATASET --out MODEL`: learns positions and the map from unlabelled CSI.
+//! Reads the dataset blind (no positions, no receiver positions, no path truth).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rfloc_csi::dataset::Dataset;
+use rfloc_learn::{train, Progress, TrainConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Dataset directory (exchange format); ground-truth files are never opened.
+    pub dataset: PathBuf,
+    /// Output model directory (model.json + weights).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// 2: positions in the tag's plane; 3: free 3D positions.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub dims: u8,
+    /// Seed: the same seed gives the same model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Encoder epochs (early stopping on held-out tracks may end sooner).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Adam steps of the joint map fit.
+    #[arg(long)]
+    pub map_steps: Option<usize>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let ds = Dataset::read_blind(&args.dataset)
+        .with_context(|| format!("reading {}", args.dataset.display()))?;
+    let mut cfg = TrainConfig { dims: args.dims as usize, seed: args.seed, ..TrainConfig::default() };
+    if let Some(e) = args.epochs {
+        cfg.epochs = e;
+    }
+    if let Some(s) = args.map_steps {
+        cfg.map_steps = s;
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>17} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut stage = "";
+    let model = train(&ds, &cfg, &mut |p| match p {
+        Progress::Stage(s) => {
+            stage = s;
+            bar.set_prefix(s);
+            bar.set_position(0);
+            bar.set_message("");
+        }
+        Progress::Step { stage: s, step, total, loss } => {
+            if s != stage {
+                return;
+            }
+            bar.set_length(total as u64);
+            bar.set_position(step as u64);
+            if loss.is_finite() {
+                bar.set_message(format!("loss {loss:.5}"));
+            }
+        }
+    })
+    .context("training")?;
+    bar.finish_and_clear();
+    model.save(&args.out).with_context(|| format!("saving {}", args.out.display()))?;
+    let m = &model.meta.metrics;
+    println!(
+        "trained on {} frames ({} held out, tracks {:?}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {} anchors",
+        m.train_frames,
+        m.holdout_frames,
+        m.holdout_tracks,
+        t0.elapsed().as_secs_f64(),
+        m.range_rms_m,
+        100.0 * m.selfcal_inlier_fraction,
+        model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
+    );
+    println!("model written to {}", args.out.display());
+    Ok(())
+}
