@@ -13,6 +13,10 @@ use super::inspect::InputFormat;
 pub enum Target {
     /// Dataset exchange format directory (meta.json + .npy).
     Dataset,
+    /// rfloc trace: every frame with all its fields, as `<out>/<name>.arrows` (Arrow IPC stream).
+    Trace,
+    /// The same columns as a Parquet file, `<out>/<name>.parquet`.
+    Parquet,
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,6 +62,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let (format, (frames, errors)) = rfloc_csi::read_bytes(&data, args.format.csi_format(), &opts)
         .with_context(|| format!("{}", args.file.display()))?;
+    if args.to != Target::Dataset {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        let ext = if args.to == Target::Trace {
+            "arrows"
+        } else {
+            "parquet"
+        };
+        let path = args.out.join(format!("{stem}.{ext}"));
+        let file = std::io::BufWriter::new(
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        if args.to == Target::Trace {
+            let mut w = rfloc_csi::trace::TraceWriter::new(file, rfloc_csi::trace::DEFAULT_BATCH)?;
+            for f in &frames {
+                w.push(f)?;
+            }
+            w.finish()?;
+        } else {
+            let batch = rfloc_csi::trace::to_batch(&frames)?;
+            rfloc_csi::trace::write_parquet(file, &[batch])?;
+        }
+        eprintln!(
+            "{}: {} frames ({} bad records) -> {}",
+            args.file.display(),
+            frames.len(),
+            errors.len(),
+            path.display()
+        );
+        return Ok(());
+    }
     let (ds, report) = frames_to_dataset(
         &frames,
         &ExportOptions {
@@ -68,9 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("{}: {format} recording", args.file.display()))?;
-    match args.to {
-        Target::Dataset => ds.write(&args.out)?,
-    }
+    ds.write(&args.out)?;
     eprintln!(
         "{}: {} frames read ({} bad records) -> {} frames [N={}, R=1, A={}, K={}] in {} \
          (left out: {} with another layout, {} without stream {})",

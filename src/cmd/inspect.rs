@@ -17,6 +17,8 @@ pub enum InputFormat {
     Atheros,
     Nexmon,
     Esp32,
+    /// rfloc trace (Arrow IPC stream written by `convert --to trace`).
+    Trace,
     /// Dataset exchange format directory.
     Dataset,
 }
@@ -29,7 +31,7 @@ impl InputFormat {
             InputFormat::Atheros => Some(Format::Atheros),
             InputFormat::Nexmon => Some(Format::Nexmon),
             InputFormat::Esp32 => Some(Format::Esp32),
-            InputFormat::Auto | InputFormat::Dataset => None,
+            InputFormat::Auto | InputFormat::Dataset | InputFormat::Trace => None,
         }
     }
 }
@@ -62,9 +64,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         receiver: receiver.map(Into::into),
         ..Default::default()
     };
-    let (format, (frames, errors)) = rfloc_csi::read_bytes(&data, args.format.csi_format(), &opts)
-        .with_context(|| format!("{}", args.file.display()))?;
-    let s = Summary::new(format.name(), &frames, &errors);
+    let s = if args.format == InputFormat::Trace
+        || (args.format == InputFormat::Auto && rfloc_csi::trace::is_trace(&data))
+    {
+        let t = rfloc_csi::trace::read_trace(&data[..])
+            .with_context(|| format!("{}: not a readable trace", args.file.display()))?;
+        let mut s = Summary::new("trace", &t.frames, &[]);
+        if let Some(e) = t.truncated {
+            s.bad_records = 1;
+            s.errors.push(e.to_string());
+        }
+        s
+    } else {
+        let (format, (frames, errors)) =
+            rfloc_csi::read_bytes(&data, args.format.csi_format(), &opts)
+                .with_context(|| format!("{}", args.file.display()))?;
+        Summary::new(format.name(), &frames, &errors)
+    };
     if args.json {
         let mut v = serde_json::to_value(&s)?;
         v["file"] = serde_json::Value::String(args.file.display().to_string());

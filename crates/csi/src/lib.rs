@@ -16,6 +16,8 @@ pub mod frame;
 pub mod intel5300;
 pub mod nexmon;
 pub mod summary;
+#[cfg(feature = "trace")]
+pub mod trace;
 
 pub use decode::{PushDecoder, ReadOptions};
 pub use detect::{detect, read_bytes, read_file, AnyParser, AutoParser};
