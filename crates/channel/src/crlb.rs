@@ -134,7 +134,7 @@ pub fn peb(tx: [f64; 3], anchors: &[RangeAnchor], dims: usize) -> f64 {
         }
     }
     let scale = j[0][0] + j[1][1] + j[2][2];
-    if !(scale > 0.0) {
+    if scale.is_nan() || scale <= 0.0 {
         return f64::INFINITY;
     }
     if dims == 2 {

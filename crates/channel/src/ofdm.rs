@@ -88,7 +88,7 @@ impl TonePlan {
     /// A 5G NR-like grid: `12 · n_prb` subcarriers at `scs_hz`, centred on the carrier
     /// (`f_k = (k − (K−1)/2) · scs`).
     pub fn nr(carrier_hz: f64, scs_hz: f64, n_prb: usize) -> Result<TonePlan, ChannelError> {
-        if n_prb == 0 || !(scs_hz > 0.0) {
+        if n_prb == 0 || scs_hz.is_nan() || scs_hz <= 0.0 {
             return Err(ChannelError::TonePlan(
                 "NR grid needs n_prb ≥ 1 and scs > 0".into(),
             ));

@@ -346,6 +346,16 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl Scenario {
+    /// Walls and obstacle footprints for floor maps (see [`Scene::floor_outline`]).
+    pub fn floor_outline(&self) -> crate::geometry::FloorOutline {
+        self.scene.floor_outline()
+    }
+
+    /// Receiver reference positions, in the order of the dataset's receiver axis.
+    pub fn receiver_positions(&self) -> Vec<[f64; 3]> {
+        self.scene.receivers.iter().map(|r| r.position).collect()
+    }
+
     /// Parses and validates a scenario from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Scenario, ChannelError> {
         let raw: Raw = toml::from_str(text).map_err(|e| {

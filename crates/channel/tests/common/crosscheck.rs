@@ -39,6 +39,12 @@ pub struct CrossCheck {
     pub grid_points_truth: usize,
     pub grid_points_same: usize,
     pub tolerance_s: f64,
+    /// Median of `20 log10(|g_ray| / |g_rfloc|)` on LoS links (dB; 0 = same free-space loss).
+    pub los_gain_ratio_db: f64,
+    /// Per material of the last face touched: median `20 log10(|g_ray| / (λ/4πd))` of matched
+    /// first-order reflections, i.e. the effective reflection loss the ray tracer applied (dB,
+    /// negative = loss), with the count; and rfloc's configured loss.
+    pub reflection_loss_db: Vec<(String, f64, usize, f64)>,
 }
 
 pub fn shared_grid_dir() -> Option<std::path::PathBuf> {
@@ -70,8 +76,12 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
             return Err(format!("receiver {r} differs: {p:?} vs {q:?}"));
         }
     }
+    let gain = ds.truth.paths_gain.as_ref().ok_or("no path gains")?;
+    let lambda = rfloc_channel::SPEED_OF_LIGHT / ds.meta.carrier_hz;
     let model = ChannelModel::new(&scenario);
     let tol = 0.1e-9;
+    let mut los_ratio = Vec::new();
+    let mut refl: std::collections::BTreeMap<String, (Vec<f64>, f64)> = Default::default();
     let mut c = CrossCheck {
         frames: n,
         links: n * n_rx,
@@ -92,6 +102,8 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
         grid_points_truth: n,
         grid_points_same: 0,
         tolerance_s: tol,
+        los_gain_ratio_db: 0.0,
+        reflection_loss_db: Vec::new(),
     };
     let mut los_err = Vec::new();
     for f in 0..n {
@@ -106,6 +118,7 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
                 (Some(p), Some(q)) => {
                     c.los_agree += 1;
                     los_err.push((delay[[f, r, p]] - q.delay_s).abs());
+                    los_ratio.push(20.0 * (gain[[f, r, p]].norm() as f64 / q.gain.norm()).log10());
                 }
                 (None, None) => c.los_agree += 1,
                 (Some(_), None) => c.los_missed += 1,
@@ -123,8 +136,33 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
                     1 | 2 => {
                         let i = k as usize - 1;
                         c.spec_truth[i] += 1;
-                        if ours.iter().any(|q| (q.delay_s - t).abs() < tol) {
+                        if let Some(q) = ours.iter().find(|q| (q.delay_s - t).abs() < tol) {
                             c.spec_found[i] += 1;
+                            if k == 1 && q.order == 1 {
+                                let face = &scenario.scene.faces[q.faces[0]];
+                                let material = match face.owner {
+                                    rfloc_channel::geometry::FaceOwner::Hall => {
+                                        format!("hall ({})", face.name)
+                                    }
+                                    rfloc_channel::geometry::FaceOwner::Obstacle(o) => {
+                                        scenario.scene.obstacles[o].material.name.clone()
+                                    }
+                                };
+                                let material = if material.starts_with("hall (wall") {
+                                    "hall walls".to_string()
+                                } else {
+                                    material
+                                };
+                                let fs = lambda
+                                    / (4.0
+                                        * std::f64::consts::PI
+                                        * t
+                                        * rfloc_channel::SPEED_OF_LIGHT);
+                                let e = refl
+                                    .entry(material)
+                                    .or_insert((Vec::new(), face.reflection_loss_db));
+                                e.0.push(20.0 * (gain[[f, r, p]].norm() as f64 / fs).log10());
+                            }
                         }
                     }
                     3 => c.third_order_paths += 1,
@@ -141,6 +179,19 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
                 }
             }
         }
+    }
+    let median = |v: &mut Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[v.len() / 2]
+        }
+    };
+    c.los_gain_ratio_db = median(&mut los_ratio);
+    for (m, (mut v, ours)) in refl {
+        let n = v.len();
+        c.reflection_loss_db.push((m, median(&mut v), n, ours));
     }
     los_err.sort_by(f64::total_cmp);
     if !los_err.is_empty() {
@@ -207,8 +258,13 @@ visibility, blocking, second-order combinations) over 3,396 links.\n\n\
 | rfloc paths (order ≤ 2, not later than the link's last stored ray-traced path) matching a stored ray-traced path within {tol} ns | — | {prec:.2} % ({om} of {oe}) |\n\
 | grid points of the data set reproduced by the estimated footprints (0.5 m grid, 0.25 m clearance) | — | {gs} of {gt} data-set points; rfloc's grid has {gp} points |\n\n\
 Not modelled by rfloc and so not compared: {dif} diffracted paths and {third} third-order reflections \
-among the stored ray-traced paths. Path gains are not compared: rfloc uses a fixed reflection loss per \
-material, Sionna angle-dependent ITU material models.\n",
+among the stored ray-traced paths.\n\n\
+**Gains** (not a goal of the issue; for calibrating `[materials]`): on links LoS in both, the median \
+amplitude ratio ray tracer / rfloc is {lgr:+.3} dB (both free space λ/(4πd), isotropic antennas). \
+Sionna uses angle-dependent ITU material models, rfloc one loss per material; the effective \
+first-order reflection gain of the ray tracer (median of 20·log10(|g| / (λ/4πd)) over matched \
+first-order paths) per surface, against rfloc's configured loss:\n\n\
+| surface | matched first-order paths | ray tracer, median dB | rfloc loss, dB |\n|---|---|---|---|\n{refl}",
             command = command,
             frames = self.frames,
             links = self.links,
@@ -236,6 +292,12 @@ material, Sionna angle-dependent ITU material models.\n",
             gp = self.grid_points_scenario,
             dif = self.diffraction_paths,
             third = self.third_order_paths,
+            lgr = self.los_gain_ratio_db,
+            refl = self
+                .reflection_loss_db
+                .iter()
+                .map(|(m, db, n, ours)| format!("| {m} | {n} | {db:.2} | −{ours:.1} |\n"))
+                .collect::<String>(),
         )
     }
 }
