@@ -33,4 +33,6 @@ pub use labels::{
     LabelEfficiencyOptions, LabelEfficiencyRow, Pick,
 };
 pub use metrics::{align_and_score, nearest_distances, AlignMode, Cdf, ErrorMode, Metrics};
-pub use track::{track, track_frames, Measurement, TrackMode, TrackOptions, TrackPoint};
+pub use track::{
+    track, track_anchored, track_frames, Measurement, TrackMode, TrackOptions, TrackPoint,
+};

@@ -393,6 +393,31 @@ pub fn track_frames(
     track(&meas, opts)
 }
 
+/// Tracks anchored positions the right way round: the model-frame positions are mapped to the
+/// site frame and smoothed with the model's own per-frame σ (`model_sigma`, per axis), and the
+/// transform's variance at each position is added *afterwards* — the transform's error is common
+/// to every frame, so smoothing cannot average it out (feeding it in as measurement noise would
+/// make the tracked radii overconfident). `label_sigma`: as in `Alignment::position_sigma`.
+#[allow(clippy::too_many_arguments)]
+pub fn track_anchored(
+    alignment: &crate::align::Alignment,
+    frames: &[usize],
+    model_xyz: &[[f64; 3]],
+    model_sigma: &[f64],
+    timestamps: &[f64],
+    track_ids: Option<&[i32]>,
+    label_sigma: Option<f64>,
+    opts: &TrackOptions,
+) -> Result<Vec<TrackPoint>, AnchorError> {
+    let site = alignment.transform.apply_all(model_xyz);
+    let mut out = track_frames(frames, &site, model_sigma, timestamps, track_ids, opts)?;
+    let ls = label_sigma.or(alignment.sigma).unwrap_or(alignment.rms);
+    for (p, m) in out.iter_mut().zip(model_xyz) {
+        p.sigma = (p.sigma * p.sigma + alignment.transform_variance_at(*m, ls)).sqrt();
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +584,55 @@ mod tests {
             assert!(m.ce95 < 0.8 * raw.ce95, "{mode:?}: {m:?} vs raw {raw:?}");
             assert!(c.share_in_r95 > 0.85, "{mode:?}: {c:?}");
         }
+    }
+
+    #[test]
+    fn track_anchored_adds_the_transform_variance_after_smoothing() {
+        let (meas, truth) = simulate(8);
+        // Model frame = truth mirrored in y and shifted; labels at 5 spread frames.
+        let model: Vec<[f64; 3]> = meas
+            .iter()
+            .map(|m| [m.xyz[0] - 3.0, -m.xyz[1], 0.0])
+            .collect();
+        let lf = [0usize, 150, 400, 700, 1100];
+        let a = crate::align::align(
+            &lf.iter().map(|&f| model[f]).collect::<Vec<_>>(),
+            &lf.iter().map(|&f| truth[f]).collect::<Vec<_>>(),
+            None,
+            &crate::align::AlignOptions::default(),
+        )
+        .unwrap();
+        assert!(a.transform.reflected);
+        let frames: Vec<usize> = (0..meas.len()).collect();
+        let ts: Vec<f64> = meas.iter().map(|m| m.t).collect();
+        let ids: Vec<i32> = meas.iter().map(|m| m.track).collect();
+        let sig: Vec<f64> = meas.iter().map(|m| m.sigma).collect();
+        let out = track_anchored(
+            &a,
+            &frames,
+            &model,
+            &sig,
+            &ts,
+            Some(&ids),
+            Some(0.1),
+            &TrackOptions::default(),
+        )
+        .unwrap();
+        let plain = track_frames(
+            &frames,
+            &a.transform.apply_all(&model),
+            &sig,
+            &ts,
+            Some(&ids),
+            &TrackOptions::default(),
+        )
+        .unwrap();
+        for ((o, p), m) in out.iter().zip(&plain).zip(&model) {
+            assert_eq!(o.xyz, p.xyz);
+            let want = (p.sigma * p.sigma + a.transform_variance_at(*m, 0.1)).sqrt();
+            assert!((o.sigma - want).abs() < 1e-12 && o.sigma > p.sigma);
+        }
+        assert!(rmse(out.iter().map(|p| p.xyz), &truth) < rmse(meas.iter().map(|m| m.xyz), &truth));
     }
 
     #[test]
