@@ -34,7 +34,10 @@ fn links() -> (Vec<f64>, Vec<Vec<Complex64>>) {
         return (ds.meta.subcarrier_offsets_hz.clone(), out);
     }
     eprintln!("skipped: ../shared not found, benchmarking synthetic links");
-    let f: Vec<f64> = (-122i32..=122).filter(|k| k.abs() >= 2).map(|k| k as f64 * 312.5e3).collect();
+    let f: Vec<f64> = (-122i32..=122)
+        .filter(|k| k.abs() >= 2)
+        .map(|k| k as f64 * 312.5e3)
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let out = (0..N_FRAMES * 4)
         .map(|_| {
@@ -42,7 +45,10 @@ fn links() -> (Vec<f64>, Vec<Vec<Complex64>>) {
                 .map(|_| {
                     (
                         rng.random_range(10e-9..200e-9),
-                        Complex64::from_polar(rng.random_range(0.3..1.0), rng.random_range(0.0..6.28)),
+                        Complex64::from_polar(
+                            rng.random_range(0.3..1.0),
+                            rng.random_range(0.0..6.28),
+                        ),
                     )
                 })
                 .collect();
@@ -50,9 +56,14 @@ fn links() -> (Vec<f64>, Vec<Vec<Complex64>>) {
                 .map(|fk| {
                     paths
                         .iter()
-                        .map(|(t, a)| a * Complex64::from_polar(1.0, -2.0 * std::f64::consts::PI * fk * t))
+                        .map(|(t, a)| {
+                            a * Complex64::from_polar(1.0, -2.0 * std::f64::consts::PI * fk * t)
+                        })
                         .sum::<Complex64>()
-                        + Complex64::new(rng.random_range(-0.03..0.03), rng.random_range(-0.03..0.03))
+                        + Complex64::new(
+                            rng.random_range(-0.03..0.03),
+                            rng.random_range(-0.03..0.03),
+                        )
                 })
                 .collect()
         })
@@ -66,9 +77,21 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(links.len() as u64));
     g.sample_size(10);
     let variants = [
-        ("esprit_ls_gains", EstimatorOptions { refine_iterations: 0, ..Default::default() }),
+        (
+            "esprit_ls_gains",
+            EstimatorOptions {
+                refine_iterations: 0,
+                ..Default::default()
+            },
+        ),
         ("esprit_nls_default", EstimatorOptions::default()),
-        ("music_nls", EstimatorOptions { method: Method::Music, ..Default::default() }),
+        (
+            "music_nls",
+            EstimatorOptions {
+                method: Method::Music,
+                ..Default::default()
+            },
+        ),
     ];
     for (name, opts) in variants {
         let mut est = PathEstimator::new(&offsets, opts).expect("estimator");

@@ -39,9 +39,10 @@ pub struct Args {
     /// Solve in 3D instead of 2D at a fixed height.
     #[arg(long = "3d")]
     pub three_d: bool,
-    /// Residual (m) above which a receiver's range is rejected.
-    #[arg(long, default_value_t = 1.0)]
-    pub outlier_m: f64,
+    /// Reject a receiver's range leave-one-out when the worst residual exceeds this (m);
+    /// default off (a one-sided robust loss handles late NLoS first paths).
+    #[arg(long)]
+    pub outlier_m: Option<f64>,
     /// Worker threads for the super-resolution (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -65,7 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect(),
         None => {
             let Some(pos) = ds.truth.positions.as_ref() else {
-                bail!("no --labels given and {} has no positions.npy", args.dataset.display());
+                bail!(
+                    "no --labels given and {} has no positions.npy",
+                    args.dataset.display()
+                );
             };
             spread_frames(n, args.calib_frames)
                 .into_iter()
@@ -79,9 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some((f, _)) = labels.iter().find(|(f, _)| *f >= n) {
         bail!("label frame {f} is outside the dataset ({n} frames)");
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let t0 = std::time::Instant::now();
     let table = estimate_all(
         ds.csi.view(),
@@ -103,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mo = MultilatOptions {
         geometry,
         clock: clock_for(ds.meta.synchronized),
-        outlier_m: args.outlier_m,
+        outlier_m: args.outlier_m.unwrap_or(f64::INFINITY),
         ..Default::default()
     };
     let fixes = locate_all(&first, &offsets, &rx, &mo);
@@ -115,8 +121,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(fx) => {
                 let mut row = PositionRow::new(f, fx.position);
                 row.extra.push(("residual_m".into(), fx.rms_residual_m));
-                row.extra
-                    .push(("n_used".into(), fx.inliers.iter().filter(|u| **u).count() as f64));
+                row.extra.push((
+                    "n_used".into(),
+                    fx.inliers.iter().filter(|u| **u).count() as f64,
+                ));
                 row.extra.push(("bias_m".into(), fx.bias_m));
                 rows.push(row);
             }

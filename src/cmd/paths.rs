@@ -54,17 +54,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         refine_iterations: args.refine,
         ..Default::default()
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let t0 = std::time::Instant::now();
-    let table = estimate_all(ds.csi.view(), &ds.meta.subcarrier_offsets_hz, &opts, threads)
-        .context("estimating paths")?;
+    let table = estimate_all(
+        ds.csi.view(),
+        &ds.meta.subcarrier_offsets_hz,
+        &opts,
+        threads,
+    )
+    .context("estimating paths")?;
     let secs = t0.elapsed().as_secs_f64();
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "frame,receiver,antenna,path,delay_s,gain_re,gain_im,std_s,snr_db")?;
+    writeln!(
+        w,
+        "frame,receiver,antenna,path,delay_s,gain_re,gain_im,std_s,snr_db"
+    )?;
     let mut failed = 0usize;
     let mut rows = 0usize;
     for f in 0..table.n_frames {

@@ -302,11 +302,20 @@ fn run(dir: &std::path::Path, threads: usize) -> Result<(), Box<dyn std::error::
             ("2D at z = 1.2 m", Geometry::Plane { z: 1.2 }),
             ("3D", Geometry::Space),
         ] {
-            let mo = MultilatOptions {
+            let mut mo = MultilatOptions {
                 geometry,
                 clock: ClockModel::Synchronized,
                 ..Default::default()
             };
+            if let Some(v) = env("RFLOC_KAPPA") {
+                mo.nlos_slope = v;
+            }
+            if let Some(v) = env("RFLOC_OUTLIER") {
+                mo.outlier_m = v;
+            }
+            if let Some(v) = env("RFLOC_HUBER") {
+                mo.huber_m = v;
+            }
             let fixes = locate_all(&first, &off, &rx, &mo);
             let errs: Vec<f64> = fixes
                 .iter()

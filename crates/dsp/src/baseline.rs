@@ -135,8 +135,10 @@ fn dist(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
-/// Per-receiver fixed offsets (s) from labelled frames: `median(τ̂ − ‖x − r‖/c)` over the
-/// labelled frames. `labels` = (frame, true position).
+/// Per-receiver fixed offsets (s) from labelled frames: the robust mode of `τ̂ − ‖x − r‖/c`
+/// over the labelled frames ([`lower_mode`]: blocked links make the first path late, so the
+/// differences are a tight LoS cluster plus a positive tail that biases a plain median).
+/// `labels` = (frame, true position).
 pub fn calibrate_on_labels(
     first: &Array2<f64>,
     receivers: &[[f64; 3]],
@@ -166,7 +168,33 @@ pub fn calibrate_on_labels(
             }
         }
     }
-    Ok(diffs.iter().map(|d| median(d)).collect())
+    Ok(diffs.iter().map(|d| lower_mode(d, 1.0e-9)).collect())
+}
+
+/// Median of the densest window of width `w` (the window with the most values; ties go to the
+/// earliest). Estimates the LoS cluster of delay differences in the presence of a one-sided
+/// (late) NLoS tail. NaN when empty.
+pub fn lower_mode(values: &[f64], w: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mut best = (0usize, 0usize); // (count, start)
+    let mut j = 0;
+    for i in 0..v.len() {
+        if j < i {
+            j = i;
+        }
+        while j + 1 < v.len() && v[j + 1] - v[i] <= w {
+            j += 1;
+        }
+        let c = j - i + 1;
+        if c > best.0 {
+            best = (c, i);
+        }
+    }
+    median(&v[best.1..best.1 + best.0])
 }
 
 /// Locates every frame from first-path delays `[N, R]` (s) after removing `offsets_s`.
@@ -263,6 +291,10 @@ mod tests {
         assert!((s.ce95 - 95.05).abs() < 1e-9);
         assert!((s.rmse - (338350.0f64 / 100.0).sqrt()).abs() < 1e-9);
         assert!(error_stats(&[]).cep50.is_nan());
+        // LoS cluster at ~2 plus a late tail: the mode ignores the tail, a median would not
+        let v = [2.0, 2.1, 1.9, 2.05, 9.0, 15.0, 30.0, 12.0, 7.0];
+        assert!((lower_mode(&v, 0.5) - 2.0).abs() < 0.051);
+        assert!(median(&v) > 5.0);
         assert_eq!(spread_frames(100, 4), vec![12, 37, 62, 87]);
     }
 
