@@ -33,13 +33,13 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What went wrong reading or writing a dataset, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a valid meta.json: {source}")]
+    #[error("{path}: not a valid meta.json")]
     Meta {
         path: PathBuf,
         #[source]
