@@ -111,6 +111,26 @@ fn check(b: &[u8], be: bool, strict: bool) -> Result<(usize, usize), String> {
     Ok((buf_len, csi_len_f))
 }
 
+/// Allocation-free strict check, for scanning garbage byte by byte when resynchronising.
+fn plausible(b: &[u8], be: bool) -> bool {
+    if b.len() < 2 + HEADER {
+        return false;
+    }
+    let buf_len = rd16(b, 0, be) as usize;
+    let h = &b[2..];
+    let csi = rd16(h, 8, be) as usize;
+    let (tones, nr, nc) = (h[16] as usize, h[17] as usize, h[18] as usize);
+    if csi != 0
+        && (!(1..=3).contains(&nr)
+            || !(1..=3).contains(&nc)
+            || (tones != 56 && tones != 114)
+            || csi != csi_len(tones, nr, nc))
+    {
+        return false;
+    }
+    HEADER + csi + rd16(h, 23, be) as usize == buf_len
+}
+
 /// Byte order and start offset of an Atheros log, from its first record: `(big_endian, offset)`.
 /// Offset 1 is csiread `AtherosPull10`'s leading endianness flag byte.
 pub fn detect_endianness(data: &[u8]) -> Option<(bool, usize)> {
@@ -120,7 +140,7 @@ pub fn detect_endianness(data: &[u8]) -> Option<(bool, usize)> {
         }
         let b = data.get(off..)?;
         for be in [false, true] {
-            if check(b, be, true).is_ok() {
+            if plausible(b, be) {
                 return Some((be, off));
             }
         }
@@ -283,7 +303,7 @@ impl AtherosParser {
                 }
                 return if p > 0 { Some(p) } else { None };
             }
-            if check(&buf[p..], be, true).is_ok() {
+            if plausible(&buf[p..], be) {
                 sink.error(CsiError::Resync {
                     format: Format::Atheros,
                     at: Location::Byte(from),
