@@ -184,6 +184,7 @@ pub struct Synthesizer {
     zi: Vec<f64>,
     wr: Vec<f64>,
     wi: Vec<f64>,
+    ramp: Vec<Complex64>,
 }
 
 impl Synthesizer {
@@ -194,6 +195,7 @@ impl Synthesizer {
             zi: Vec::new(),
             wr: Vec::new(),
             wi: Vec::new(),
+            ramp: Vec::new(),
         }
     }
 
@@ -210,12 +212,15 @@ impl Synthesizer {
     /// Multiplies `h[k]` by `g · e^{−j(2π f_k δ + φ)}` (receiver timing offset `δ` in s, phase `φ`
     /// in rad, complex gain `g`), using the same recurrence.
     pub fn apply_offset(&mut self, delay_s: f64, phase_rad: f64, gain: f64, h: &mut [Complex64]) {
-        let mut ramp = vec![Complex64::new(0.0, 0.0); h.len()];
+        let mut ramp = std::mem::take(&mut self.ramp);
+        ramp.clear();
+        ramp.resize(h.len(), Complex64::new(0.0, 0.0));
         let g = Complex64::from_polar(gain, -phase_rad);
         self.add(&[delay_s], &[g], false, &mut ramp);
         for (x, r) in h.iter_mut().zip(&ramp) {
             *x *= r;
         }
+        self.ramp = ramp;
     }
 
     fn add(
@@ -321,6 +326,24 @@ mod tests {
                     b[k]
                 );
             }
+        }
+    }
+
+    /// A receiver offset multiplies by `g e^{−j(2π f_k δ + φ)}`, checked term by term.
+    #[test]
+    fn offset_is_a_phase_ramp() {
+        let plan = TonePlan::wifi(40, 5.2e9).unwrap();
+        let mut s = Synthesizer::new(plan.clone());
+        let mut h: Vec<Complex64> = (0..plan.len())
+            .map(|k| Complex64::new(1.0 + k as f64, -0.5))
+            .collect();
+        let orig = h.clone();
+        s.apply_offset(37.5e-9, 0.8, 1.7, &mut h);
+        for k in 0..plan.len() {
+            let f = plan.offsets_hz()[k];
+            let want = orig[k]
+                * Complex64::from_polar(1.7, -(2.0 * std::f64::consts::PI * f * 37.5e-9 + 0.8));
+            assert!((h[k] - want).norm() < 1e-9 * want.norm(), "k={k}");
         }
     }
 
