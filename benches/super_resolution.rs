@@ -17,7 +17,13 @@ use rfloc_dsp::{EstimatorOptions, Method, PathEstimator};
 const N_FRAMES: usize = 500;
 
 fn links() -> (Vec<f64>, Vec<Vec<Complex64>>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/factory-a-walks-sync");
+    // ../shared from the workspace root (this file may also be built from crates/dsp)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = [root.join("../shared"), root.join("../../../shared")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| root.join("../shared"))
+        .join("datasets/factory-a-walks-sync");
     if let Ok(ds) = rfloc_csi::dataset::Dataset::read_blind(&dir) {
         let mut out = Vec::new();
         for f in 0..N_FRAMES.min(ds.n_frames()) {
@@ -77,16 +83,17 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(links.len() as u64));
     g.sample_size(10);
     let variants = [
+        // the default: ESPRIT delays + LS gains (no NLS refinement)
+        ("esprit_default", EstimatorOptions::default()),
         (
-            "esprit_ls_gains",
+            "esprit_nls6",
             EstimatorOptions {
-                refine_iterations: 0,
+                refine_iterations: 6,
                 ..Default::default()
             },
         ),
-        ("esprit_nls_default", EstimatorOptions::default()),
         (
-            "music_nls",
+            "music",
             EstimatorOptions {
                 method: Method::Music,
                 ..Default::default()
