@@ -164,7 +164,7 @@ pub fn build_layout(
     blocks: &[Block],
     n: usize,
     first_invalid: bool,
-) -> Result<(Subcarriers, Vec<(Ltf, usize, usize)>), String> {
+) -> Result<(Subcarriers, Runs), String> {
     let total: usize = blocks.iter().map(|b| b.indices.len()).sum();
     if n > total {
         return Err(format!(
@@ -272,6 +272,8 @@ fn mac(s: &str) -> Result<[u8; 6], String> {
 }
 
 type LayoutKey = (u8, u8, u8, u8, bool, usize, bool);
+/// `(ltf, first slot, slot count)` of each block of a frame.
+type Runs = Vec<(Ltf, usize, usize)>;
 
 /// Decoder state for ESP32 lines.
 #[derive(Debug)]
@@ -280,7 +282,7 @@ pub struct Esp32Parser {
     line: u64,
     clock: Unwrapper,
     values: Vec<i8>,
-    layouts: Vec<(LayoutKey, Arc<Subcarriers>, Vec<(Ltf, usize, usize)>)>,
+    layouts: Vec<(LayoutKey, Arc<Subcarriers>, Runs)>,
     /// Header lines seen (not errors).
     pub header_lines: u64,
     /// Blank lines seen.
@@ -326,7 +328,7 @@ impl Esp32Parser {
         &mut self,
         key: LayoutKey,
         blocks: impl FnOnce() -> Vec<Block>,
-    ) -> Result<(Arc<Subcarriers>, Vec<(Ltf, usize, usize)>), String> {
+    ) -> Result<(Arc<Subcarriers>, Runs), String> {
         if let Some((_, s, r)) = self.layouts.iter().find(|(k, _, _)| *k == key) {
             return Ok((s.clone(), r.clone()));
         }
@@ -376,7 +378,7 @@ impl Esp32Parser {
                 ))
             }
         };
-        if v.is_empty() || v.len() % 2 != 0 {
+        if v.is_empty() || !v.len().is_multiple_of(2) {
             return Err(format!(
                 "{} CSI values: must be a non-zero even count",
                 v.len()

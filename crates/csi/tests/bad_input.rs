@@ -323,9 +323,7 @@ fn nexmon_bad_payload_magic_and_unknown_chip_skip_one_udp() {
 #[test]
 fn esp32_junk_lines_interleaved_are_errors_with_line_numbers() {
     let good = "CSI_DATA,STA,24:6F:28:01:02:03,-60,11,1,3,0,0,0,0,0,0,0,-95,0,6,0,1000,0,100,0,0,0.001000,256,[";
-    let vals: Vec<String> = (0..256)
-        .map(|i| ((i % 50) as i32 - 25).to_string())
-        .collect();
+    let vals: Vec<String> = (0..256).map(|i: i32| (i % 50 - 25).to_string()).collect();
     let good = format!("{good}{} ]", vals.join(" "));
     let junk = [
         "I (1234) wifi: station: 24:6f:28:01:02:03 join, AID=1",

@@ -391,9 +391,9 @@ fn nexmon_matches_reference() {
         assert_eq!(grouped[0].csi[[0, 0, 3]], want);
         let flags = &grouped[0].subcarriers.flags;
         let phy = m.header == NexmonHeader::Magic2;
-        for b in 0..3 {
+        for (b, fl) in flags.iter().enumerate().take(3) {
             assert_eq!(
-                flags[b].contains(SubcarrierFlags::NOT_CSI),
+                fl.contains(SubcarrierFlags::NOT_CSI),
                 phy,
                 "{name}: bin {b}"
             );
