@@ -1,0 +1,172 @@
+//! Glue that several subcommands share: anchoring a model's frame with labelled frames, turning
+//! model-frame positions into absolute ones with accuracy radii, and tracking.
+//!
+//! It lives in the binary because it is where `learn` (positions in the model frame) meets
+//! `anchor` (rigid transforms), and the library crates keep their one-way data flow: learn does
+//! not know anchor; the model artifact stores the anchoring as opaque JSON that only this module
+//! reads and writes.
+
+use anyhow::{bail, Context};
+use rfloc_anchor::accuracy::Accuracy;
+use rfloc_anchor::align::{AlignOptions, Alignment, Dims};
+use rfloc_anchor::labels::anchor_with_labels;
+use rfloc_anchor::track::{track_anchored, TrackOptions};
+use rfloc_csi::dataset::{Dataset, PositionRow};
+use rfloc_learn::{Located, Model};
+use serde::{Deserialize, Serialize};
+
+/// Version of the anchoring block inside `model.json`.
+pub const ANCHORING_VERSION: u32 = 1;
+
+/// What `rfloc anchor` stores in the model: the rigid transform from the model frame to site
+/// coordinates and the labels it was fitted on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Anchoring {
+    pub version: u32,
+    /// Name of the dataset the labels index into.
+    pub dataset: String,
+    /// Label frames, in the order given.
+    pub label_frames: Vec<usize>,
+    pub alignment: Alignment,
+}
+
+/// The anchor crate's dimension for a model of `dims` (2 or 3).
+pub fn dims_of(model: &Model) -> Dims {
+    if model.meta.dims == 3 {
+        Dims::Three
+    } else {
+        Dims::Two
+    }
+}
+
+/// Reads the anchoring stored in a model, if any.
+pub fn anchoring_of(model: &Model) -> anyhow::Result<Option<Anchoring>> {
+    match &model.meta.anchoring {
+        None => Ok(None),
+        Some(v) => {
+            let a: Anchoring = serde_json::from_value(v.clone())
+                .context("model.json: the `anchoring` block is not an rfloc anchoring")?;
+            if a.version != ANCHORING_VERSION {
+                bail!(
+                    "model.json: anchoring version {} (this rfloc reads {ANCHORING_VERSION})",
+                    a.version
+                );
+            }
+            Ok(Some(a))
+        }
+    }
+}
+
+/// Fits the model-frame → site transform from labelled frames (robust to a wrong label).
+pub fn fit_anchoring(
+    model: &Model,
+    located: &[Located],
+    labels: &[(usize, [f64; 3])],
+    dataset_name: &str,
+) -> anyhow::Result<Anchoring> {
+    let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
+    let opts = AlignOptions {
+        dims: dims_of(model),
+        ..AlignOptions::default()
+    };
+    let alignment = anchor_with_labels(&model_pos, labels, &opts).context("fitting the labels")?;
+    Ok(Anchoring {
+        version: ANCHORING_VERSION,
+        dataset: dataset_name.to_string(),
+        label_frames: labels.iter().map(|(f, _)| *f).collect(),
+        alignment,
+    })
+}
+
+/// One output position: site frame when anchored, else the model frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Positioned {
+    pub frame: usize,
+    pub xyz: [f64; 3],
+    /// Per-axis σ (m).
+    pub sigma: f64,
+    /// 95% radius (m): what rfloc reports as `accuracy`.
+    pub accuracy_m: f64,
+}
+
+/// Positions of `frames` (indices into the located dataset) in the site frame when an anchoring
+/// is given: the transform applied, and the σ grown by the transform's own uncertainty there.
+pub fn place(
+    located: &[Located],
+    frames: &[usize],
+    anchoring: Option<&Anchoring>,
+    dims: Dims,
+) -> Vec<Positioned> {
+    frames
+        .iter()
+        .map(|&f| {
+            let l = &located[f];
+            let (xyz, sigma) = match anchoring {
+                Some(a) => (
+                    a.alignment.transform.apply(l.position),
+                    a.alignment.position_sigma(l.position, l.accuracy_m, None),
+                ),
+                None => (l.position, l.accuracy_m),
+            };
+            Positioned {
+                frame: f,
+                xyz,
+                sigma,
+                accuracy_m: Accuracy::from_sigma(sigma, dims).omlox_accuracy(),
+            }
+        })
+        .collect()
+}
+
+/// Kalman/RTS smoothing over each track (time gaps and track changes restart the filter).
+///
+/// Smoothing runs on the model's own per-frame σ; the anchoring transform's uncertainty is added
+/// afterwards, because it is common to every frame and no smoothing averages it out.
+pub fn smooth(
+    located: &[Located],
+    frames: &[usize],
+    anchoring: &Anchoring,
+    ds: &Dataset,
+    opts: &TrackOptions,
+) -> anyhow::Result<Vec<Positioned>> {
+    let model_xyz: Vec<[f64; 3]> = frames.iter().map(|&f| located[f].position).collect();
+    let model_sigma: Vec<f64> = frames
+        .iter()
+        .map(|&f| located[f].accuracy_m.max(1e-4))
+        .collect();
+    let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
+    let timestamps = ds.timestamps.to_vec();
+    let points = track_anchored(
+        &anchoring.alignment,
+        frames,
+        &model_xyz,
+        &model_sigma,
+        &timestamps,
+        Some(&track_ids),
+        None,
+        opts,
+    )
+    .context("tracking")?;
+    Ok(points
+        .iter()
+        .zip(frames)
+        .map(|(t, &f)| Positioned {
+            frame: f,
+            xyz: t.xyz,
+            sigma: t.sigma,
+            accuracy_m: Accuracy::from_sigma(t.sigma, opts.dims).omlox_accuracy(),
+        })
+        .collect())
+}
+
+/// Rows for a positions CSV (`frame,x,y,z,accuracy_m`).
+pub fn rows(positioned: &[Positioned]) -> Vec<PositionRow> {
+    positioned
+        .iter()
+        .map(|p| {
+            let mut row = PositionRow::new(p.frame, p.xyz);
+            row.extra.push(("accuracy_m".into(), p.accuracy_m));
+            row
+        })
+        .collect()
+}
