@@ -159,13 +159,16 @@ pub fn smooth(
         .collect())
 }
 
-/// Rows for a positions CSV (`frame,x,y,z,accuracy_m`).
+/// Rows for a positions CSV: `frame,x,y,z`, plus `accuracy_m` when every position has one.
 pub fn rows(positioned: &[Positioned]) -> Vec<PositionRow> {
+    let with_accuracy = positioned.iter().all(|p| p.accuracy_m.is_finite());
     positioned
         .iter()
         .map(|p| {
             let mut row = PositionRow::new(p.frame, p.xyz);
-            row.extra.push(("accuracy_m".into(), p.accuracy_m));
+            if with_accuracy {
+                row.extra.push(("accuracy_m".into(), p.accuracy_m));
+            }
             row
         })
         .collect()

@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rfloc_anchor::align::Dims;
-use rfloc_anchor::labels::{label_efficiency, pick_labels, LabelEfficiencyInput, LabelEfficiencyOptions, Pick};
+use rfloc_anchor::labels::{
+    label_efficiency, pick_labels, LabelEfficiencyInput, LabelEfficiencyOptions, Pick,
+};
 use rfloc_anchor::metrics::{nearest_distances, AlignMode, ErrorMode};
 use rfloc_anchor::track::TrackOptions;
 use rfloc_anchor::{evaluate, EvalOptions, Evaluation};
@@ -33,7 +35,10 @@ use crate::pipeline::{fit_anchoring, place, rows, smooth, Positioned};
 /// Where the data comes from.
 pub enum Source {
     /// A scenario, simulated with the report's seed (the map and the PEB grid come from it).
-    Scenario { scenario: Box<Scenario>, frames: Option<usize> },
+    Scenario {
+        scenario: Box<Scenario>,
+        frames: Option<usize>,
+    },
     /// A dataset in the exchange format, with ground truth for evaluation.
     Dataset(PathBuf),
 }
@@ -162,7 +167,11 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         }
     };
     let truth = truth_xyz(&ds)?;
-    let dims = if cfg.train.dims == 3 { Dims::Three } else { Dims::Two };
+    let dims = if cfg.train.dims == 3 {
+        Dims::Three
+    } else {
+        Dims::Two
+    };
     let (train_tracks, test_tracks) = split_tracks(&ds.tracks(), cfg.test_fraction)?;
     let train_frames = ds.frames_of_tracks(&train_tracks);
     let test_frames = ds.frames_of_tracks(&test_tracks);
@@ -175,7 +184,12 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     let model = {
         let mut progress = |p: Progress| match p {
             Progress::Stage(s) => ui.stage(s),
-            Progress::Step { stage, step, total, loss } => {
+            Progress::Step {
+                stage,
+                step,
+                total,
+                loss,
+            } => {
                 if loss.is_finite() {
                     curves.entry(stage).or_default().push([step as f64, loss]);
                 }
@@ -197,17 +211,30 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
 
     // 4. Anchor with k labels drawn (spread out) from the training tracks.
     ui.stage("anchor");
-    let label_frames = pick_labels(&truth, &train_frames, cfg.labels, cfg.seed, Pick::Spread, dims)
-        .context("picking label frames")?;
+    let label_frames = pick_labels(
+        &truth,
+        &train_frames,
+        cfg.labels,
+        cfg.seed,
+        Pick::Spread,
+        dims,
+    )
+    .context("picking label frames")?;
     let labels: Vec<(usize, [f64; 3])> = label_frames.iter().map(|&f| (f, truth[f])).collect();
     let anchoring = fit_anchoring(&model, &located, &labels, &ds.meta.name)?;
     write_positions_csv(
         &cfg.out_dir.join("labels.csv"),
-        &labels.iter().map(|&(f, x)| PositionRow::new(f, x)).collect::<Vec<_>>(),
+        &labels
+            .iter()
+            .map(|&(f, x)| PositionRow::new(f, x))
+            .collect::<Vec<_>>(),
     )?;
 
     let learned = place(&located, &test_frames, Some(&anchoring), dims);
-    let track_opts = TrackOptions { dims, ..TrackOptions::default() };
+    let track_opts = TrackOptions {
+        dims,
+        ..TrackOptions::default()
+    };
     let tracked = smooth(&located, &test_frames, &anchoring, &ds, &track_opts)?;
     let model_frame = place(&located, &test_frames, None, dims);
 
@@ -217,47 +244,88 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
 
     // 6. Files and metrics (the same function as `rfloc eval`).
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
-    let tracks_arg = test_tracks.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+    let tracks_arg = test_tracks
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let ds_arg = ds_dir.display().to_string();
     let mut methods = Vec::new();
-    let mut score = |method: &str, file: &str, pos: &[Positioned], align: AlignMode| -> anyhow::Result<()> {
-        let rows = rows(pos);
-        write_positions_csv(&cfg.out_dir.join(file), &rows)?;
-        let frames: Vec<usize> = pos.iter().map(|p| p.frame).collect();
-        let est: Vec<[f64; 3]> = pos.iter().map(|p| p.xyz).collect();
-        let acc: Vec<f64> = pos.iter().map(|p| p.accuracy_m).collect();
-        let opts = EvalOptions {
-            align,
-            error: ErrorMode::Horizontal,
-            tracks: Some(test_tracks.clone()),
-        };
-        let with_acc = matches!(align, AlignMode::None) && acc.iter().all(|a| a.is_finite());
-        let evaluation = evaluate(&frames, &est, with_acc.then_some(&acc[..]), &truth, Some(&track_ids), &opts)
+    let mut score =
+        |method: &str, file: &str, pos: &[Positioned], align: AlignMode| -> anyhow::Result<()> {
+            let rows = rows(pos);
+            write_positions_csv(&cfg.out_dir.join(file), &rows)?;
+            let frames: Vec<usize> = pos.iter().map(|p| p.frame).collect();
+            let est: Vec<[f64; 3]> = pos.iter().map(|p| p.xyz).collect();
+            let acc: Vec<f64> = pos.iter().map(|p| p.accuracy_m).collect();
+            let opts = EvalOptions {
+                align,
+                error: ErrorMode::Horizontal,
+                tracks: Some(test_tracks.clone()),
+            };
+            let with_acc = matches!(align, AlignMode::None) && acc.iter().all(|a| a.is_finite());
+            let evaluation = evaluate(
+                &frames,
+                &est,
+                with_acc.then_some(&acc[..]),
+                &truth,
+                Some(&track_ids),
+                &opts,
+            )
             .with_context(|| format!("evaluating {method}"))?;
-        let align_arg = match align {
-            AlignMode::None => "",
-            _ => " --align rigid",
+            let align_arg = match align {
+                AlignMode::None => "",
+                _ => " --align rigid",
+            };
+            methods.push(MethodResult {
+                method: method.to_string(),
+                positions: file.to_string(),
+                eval: format!(
+                    "rfloc eval {}/{file} --truth {ds_arg} --tracks {tracks_arg}{align_arg}",
+                    cfg.out_dir.display()
+                ),
+                evaluation,
+            });
+            Ok(())
         };
-        methods.push(MethodResult {
-            method: method.to_string(),
-            positions: file.to_string(),
-            eval: format!("rfloc eval {}/{file} --truth {ds_arg} --tracks {tracks_arg}{align_arg}", cfg.out_dir.display()),
-            evaluation,
-        });
-        Ok(())
-    };
     let k = cfg.labels;
-    score(&format!("rfloc, {k} labels"), "positions_rfloc.csv", &learned, AlignMode::None)?;
-    score(&format!("rfloc, {k} labels + tracking"), "positions_rfloc_tracked.csv", &tracked, AlignMode::None)?;
-    score("rfloc, model frame, rigid fit on all truth", "positions_model_frame.csv", &model_frame, AlignMode::Rigid(dims))?;
-    score(&format!("classical baseline (true receivers, {k} labels)"), "positions_baseline.csv", &baseline, AlignMode::None)?;
+    score(
+        &format!("rfloc, {k} labels"),
+        "positions_rfloc.csv",
+        &learned,
+        AlignMode::None,
+    )?;
+    score(
+        &format!("rfloc, {k} labels + tracking"),
+        "positions_rfloc_tracked.csv",
+        &tracked,
+        AlignMode::None,
+    )?;
+    score(
+        "rfloc, model frame, rigid fit on all truth",
+        "positions_model_frame.csv",
+        &model_frame,
+        AlignMode::Rigid(dims),
+    )?;
+    score(
+        &format!("classical baseline (true receivers, {k} labels)"),
+        "positions_baseline.csv",
+        &baseline,
+        AlignMode::None,
+    )?;
     drop(score);
 
     // 7. Bound.
     ui.stage("bound");
     let peb = rfloc_channel::peb_from_dataset(&ds, if dims == Dims::Three { 3 } else { 2 })
         .ok()
-        .map(|all| test_frames.iter().map(|&f| all[f]).filter(|v| v.is_finite()).collect::<Vec<f64>>());
+        .map(|all| {
+            test_frames
+                .iter()
+                .map(|&f| all[f])
+                .filter(|v| v.is_finite())
+                .collect::<Vec<f64>>()
+        });
     let (peb_median_m, peb_p95_m) = match &peb {
         Some(v) if !v.is_empty() => {
             let mut s = v.clone();
@@ -364,9 +432,16 @@ fn baseline_positions(
         .meta
         .receiver_positions()
         .context("the baseline needs the true receiver positions")?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let table = estimate_all(ds.csi.view(), &ds.meta.subcarrier_offsets_hz, &EstimatorOptions::default(), threads)
-        .context("estimating paths for the baseline")?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let table = estimate_all(
+        ds.csi.view(),
+        &ds.meta.subcarrier_offsets_hz,
+        &EstimatorOptions::default(),
+        threads,
+    )
+    .context("estimating paths for the baseline")?;
     let first = table.first_path_delays(&FirstPathOptions::default());
     let offsets = calibrate_on_labels(&first, &rx, labels)?;
     let mut heights: Vec<f64> = labels.iter().map(|(_, x)| x[2]).collect();
@@ -419,13 +494,23 @@ fn map_result(
             .anchors
             .iter()
             .flat_map(|sets| sets.first().into_iter())
-            .flat_map(|set| set.anchors.iter().filter(|a| a.order() >= 1).map(|a| a.position))
+            .flat_map(|set| {
+                set.anchors
+                    .iter()
+                    .filter(|a| a.order() >= 1)
+                    .map(|a| a.position)
+            })
             .collect();
         let learned: Vec<[f64; 3]> = model
             .meta
             .receivers
             .iter()
-            .flat_map(|m| m.anchors.iter().filter(|a| a.kind == 1).map(|a| t.apply(a.position)))
+            .flat_map(|m| {
+                m.anchors
+                    .iter()
+                    .filter(|a| a.kind == 1)
+                    .map(|a| t.apply(a.position))
+            })
             .collect();
         if !learned.is_empty() && !true_images.is_empty() {
             virtual_anchor_errors_m = nearest_distances(&learned, &true_images, dims)
@@ -453,10 +538,9 @@ pub fn summary_table(m: &ReportMetrics) -> String {
     let mut s = String::from("| method | frames | CEP50 cm | CE95 cm | RMSE cm | 95% radius covers |\n|---|---:|---:|---:|---:|---:|\n");
     for r in &m.methods {
         let e = &r.evaluation;
-        let cover = e
-            .calibration
-            .as_ref()
-            .map_or("–".to_string(), |c| format!("{:.0}%", 100.0 * c.share_in_r95));
+        let cover = e.calibration.as_ref().map_or("–".to_string(), |c| {
+            format!("{:.0}%", 100.0 * c.share_in_r95)
+        });
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} |",
@@ -469,7 +553,13 @@ pub fn summary_table(m: &ReportMetrics) -> String {
         );
     }
     if let (Some(p50), Some(p95)) = (m.peb_median_m, m.peb_p95_m) {
-        let _ = writeln!(s, "| position error bound (LoS CRLB) | {} | {} (median) | {} (95th pct) | – | – |", m.test_frames, cm(p50), cm(p95));
+        let _ = writeln!(
+            s,
+            "| position error bound (LoS CRLB) | {} | {} (median) | {} (95th pct) | – | – |",
+            m.test_frames,
+            cm(p50),
+            cm(p95)
+        );
     }
     s
 }
@@ -500,14 +590,21 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     );
     let _ = writeln!(s, "## Accuracy on the held-out tracks (horizontal error)\n");
     s += &summary_table(m);
-    let _ = writeln!(s, "\nEach row is reproduced by `rfloc eval` on the positions file beside this README:\n");
+    let _ = writeln!(
+        s,
+        "\nEach row is reproduced by `rfloc eval` on the positions file beside this README:\n"
+    );
     for r in &m.methods {
         let _ = writeln!(s, "- {}: `{}`", r.method, r.eval);
     }
     if let Some(map) = &m.map {
         let _ = writeln!(s, "\n## The learned map\n");
         let rx: Vec<String> = map.receiver_errors_m.iter().map(|e| cm(*e)).collect();
-        let _ = writeln!(s, "Learned receivers vs true receivers after anchoring (cm): {}.", rx.join(", "));
+        let _ = writeln!(
+            s,
+            "Learned receivers vs true receivers after anchoring (cm): {}.",
+            rx.join(", ")
+        );
         if let Some(v) = map.virtual_anchor_median_m {
             let _ = writeln!(
                 s,
@@ -518,7 +615,10 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         }
     }
     if let Some(le) = &m.label_efficiency {
-        let _ = writeln!(s, "\n## Error vs number of labels (medians over random draws)\n");
+        let _ = writeln!(
+            s,
+            "\n## Error vs number of labels (medians over random draws)\n"
+        );
         s += &le.markdown_table();
     }
     let _ = writeln!(s, "\n## Figures\n");

@@ -43,8 +43,16 @@ fn scene(inp: &FigureInput) -> plot::Scene {
     if let Some(sc) = inp.scenario {
         let o = sc.scene.floor_outline();
         return plot::Scene {
-            walls: o.walls.iter().map(|w| plot::Segment::new(w[0], w[1])).collect(),
-            obstacles: o.obstacles.iter().map(|r| plot::Rect::new(r.min, r.max)).collect(),
+            walls: o
+                .walls
+                .iter()
+                .map(|w| plot::Segment::new(w[0], w[1]))
+                .collect(),
+            obstacles: o
+                .obstacles
+                .iter()
+                .map(|r| plot::Rect::new(r.min, r.max))
+                .collect(),
         };
     }
     let mut lo = [f64::INFINITY; 2];
@@ -56,9 +64,16 @@ fn scene(inp: &FigureInput) -> plot::Scene {
             hi[a] = hi[a].max(p[a]);
         }
     }
-    let c = [[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]];
+    let c = [
+        [lo[0], lo[1]],
+        [hi[0], lo[1]],
+        [hi[0], hi[1]],
+        [lo[0], hi[1]],
+    ];
     plot::Scene {
-        walls: (0..4).map(|i| plot::Segment::new(c[i], c[(i + 1) % 4])).collect(),
+        walls: (0..4)
+            .map(|i| plot::Segment::new(c[i], c[(i + 1) % 4]))
+            .collect(),
         obstacles: Vec::new(),
     }
 }
@@ -107,7 +122,12 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
         let cm = ChannelModel::new(sc);
         for sets in &cm.anchors {
             if let Some(set) = sets.first() {
-                true_anchors.extend(set.anchors.iter().filter(|a| a.order() == 1).map(|a| xy(a.position)));
+                true_anchors.extend(
+                    set.anchors
+                        .iter()
+                        .filter(|a| a.order() == 1)
+                        .map(|a| xy(a.position)),
+                );
             }
         }
     }
@@ -186,11 +206,19 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
     };
     plot::error_cdf(&cdf, &out.join("cdf.png")).context("cdf.png")?;
     plot::error_cdf(&cdf, &out.join("cdf.svg")).context("cdf.svg")?;
-    figs.push(("cdf.png".to_string(), "Error CDF on the held-out tracks, with the position error bound".to_string()));
+    figs.push((
+        "cdf.png".to_string(),
+        "Error CDF on the held-out tracks, with the position error bound".to_string(),
+    ));
 
     // Spatial error of the tracked positions.
     if let Some(m) = inp.metrics.methods.get(1) {
-        let positions: Vec<[f64; 2]> = m.evaluation.frames.iter().map(|&f| xy(inp.truth[f])).collect();
+        let positions: Vec<[f64; 2]> = m
+            .evaluation
+            .frames
+            .iter()
+            .map(|&f| xy(inp.truth[f]))
+            .collect();
         let hm = plot::ErrorHeatmap {
             title: format!("{name}: mean error of {} by position", m.method),
             positions,
@@ -201,7 +229,10 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             ..Default::default()
         };
         plot::error_heatmap(&hm, &out.join("error_heatmap.png")).context("error_heatmap.png")?;
-        figs.push(("error_heatmap.png".to_string(), "Mean error by position (held-out tracks)".to_string()));
+        figs.push((
+            "error_heatmap.png".to_string(),
+            "Mean error by position (held-out tracks)".to_string(),
+        ));
     }
 
     // PEB map over the floor (scenarios only: needs the geometry).
@@ -222,19 +253,31 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             };
             let size = sc.scene.size;
             let g = inp.peb_grid_m;
-            let xs: Vec<f64> = (0..((size[0] / g) as usize)).map(|i| (i as f64 + 0.5) * g).collect();
-            let ys: Vec<f64> = (0..((size[1] / g) as usize)).map(|j| (j as f64 + 0.5) * g).collect();
+            let xs: Vec<f64> = (0..((size[0] / g) as usize))
+                .map(|i| (i as f64 + 0.5) * g)
+                .collect();
+            let ys: Vec<f64> = (0..((size[1] / g) as usize))
+                .map(|j| (j as f64 + 0.5) * g)
+                .collect();
             let opts = PebOptions {
                 reflections: false,
                 dims: if inp.dims == Dims::Three { 3 } else { 2 },
             };
             let inside = |x: f64, y: f64| {
-                !sc.scene.floor_outline().obstacles.iter().any(|r| x >= r.min[0] && x <= r.max[0] && y >= r.min[1] && y <= r.max[1])
+                !sc.scene
+                    .floor_outline()
+                    .obstacles
+                    .iter()
+                    .any(|r| x >= r.min[0] && x <= r.max[0] && y >= r.min[1] && y <= r.max[1])
             };
             let mut peb = Vec::with_capacity(xs.len() * ys.len());
             for &y in &ys {
                 for &x in &xs {
-                    peb.push(if inside(x, y) { peb_at(&cm, [x, y, z], noise_var, opts) } else { f64::NAN });
+                    peb.push(if inside(x, y) {
+                        peb_at(&cm, [x, y, z], noise_var, opts)
+                    } else {
+                        f64::NAN
+                    });
                 }
             }
             let pm = plot::PebMap {
@@ -247,7 +290,10 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
                 ..Default::default()
             };
             plot::peb_map(&pm, &out.join("peb_map.png")).context("peb_map.png")?;
-            figs.push(("peb_map.png".to_string(), "Position error bound over the floor".to_string()));
+            figs.push((
+                "peb_map.png".to_string(),
+                "Position error bound over the floor".to_string(),
+            ));
         }
     }
 
@@ -274,7 +320,10 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             ..Default::default()
         };
         plot::training_curves(&tc, &out.join("training.png")).context("training.png")?;
-        figs.push(("training.png".to_string(), "Training losses per stage".to_string()));
+        figs.push((
+            "training.png".to_string(),
+            "Training losses per stage".to_string(),
+        ));
     }
 
     // Label efficiency.
@@ -290,15 +339,31 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
                 (lo, hi)
             };
             let (lo, hi) = range(&|d| Some(d.raw.cep50));
-            raw.push(plot::EfficiencyPoint { n_labels: k.k as f64, value_m: k.cep50, lo_m: lo, hi_m: hi });
+            raw.push(plot::EfficiencyPoint {
+                n_labels: k.k as f64,
+                value_m: k.cep50,
+                lo_m: lo,
+                hi_m: hi,
+            });
             if let Some(c) = k.cep50_tracked {
                 let (lo, hi) = range(&|d| d.tracked.as_ref().map(|m| m.cep50));
-                tracked.push(plot::EfficiencyPoint { n_labels: k.k as f64, value_m: c, lo_m: lo, hi_m: hi });
+                tracked.push(plot::EfficiencyPoint {
+                    n_labels: k.k as f64,
+                    value_m: c,
+                    lo_m: lo,
+                    hi_m: hi,
+                });
             }
         }
-        let mut series = vec![plot::EfficiencySeries { label: "per frame".into(), points: raw }];
+        let mut series = vec![plot::EfficiencySeries {
+            label: "per frame".into(),
+            points: raw,
+        }];
         if !tracked.is_empty() {
-            series.push(plot::EfficiencySeries { label: "with tracking".into(), points: tracked });
+            series.push(plot::EfficiencySeries {
+                label: "with tracking".into(),
+                points: tracked,
+            });
         }
         let lp = plot::LabelEfficiency {
             title: format!("{name}: CEP50 vs number of labels (median, min–max over draws)"),
@@ -307,39 +372,58 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             y_label: "CEP50 (m)".into(),
             ..Default::default()
         };
-        plot::label_efficiency(&lp, &out.join("label_efficiency.png")).context("label_efficiency.png")?;
-        figs.push(("label_efficiency.png".to_string(), "Error vs number of labels".to_string()));
+        plot::label_efficiency(&lp, &out.join("label_efficiency.png"))
+            .context("label_efficiency.png")?;
+        figs.push((
+            "label_efficiency.png".to_string(),
+            "Error vs number of labels".to_string(),
+        ));
     }
 
     // A delay profile with the super-resolved paths (first test frame, first receiver).
     if let Some(&f) = inp.test_frames.first() {
         let offsets = &inp.ds.meta.subcarrier_offsets_hz;
         let link = inp.ds.csi.slice(ndarray::s![f, 0, 0, ..]);
-        let csi: Vec<Complex64> = link.iter().map(|c| Complex64::new(c.re as f64, c.im as f64)).collect();
+        let csi: Vec<Complex64> = link
+            .iter()
+            .map(|c| Complex64::new(c.re as f64, c.im as f64))
+            .collect();
         if let (Ok(mut pb), Ok(paths)) = (
             ProfileBuilder::new(offsets, Window::Hann, 4096),
             estimate_paths(link, offsets, &EstimatorOptions::default()),
         ) {
             if let Ok(p) = pb.profile(&csi) {
                 let n = p.power.len();
-                let mut pairs: Vec<(f64, f64)> = (0..n).map(|i| (p.delay_of(i), p.power[i])).collect();
+                let mut pairs: Vec<(f64, f64)> =
+                    (0..n).map(|i| (p.delay_of(i), p.power[i])).collect();
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let span = paths.last().map_or(200e-9, |q| q.delay_s + 100e-9);
                 pairs.retain(|(d, _)| *d >= -50e-9 && *d <= span.max(200e-9));
                 let peak = pairs.iter().map(|x| x.1).fold(0.0, f64::max).max(1e-300);
-                let total: f64 = paths.iter().map(|q| q.gain.norm_sqr()).fold(0.0, f64::max).max(1e-300);
+                let total: f64 = paths
+                    .iter()
+                    .map(|q| q.gain.norm_sqr())
+                    .fold(0.0, f64::max)
+                    .max(1e-300);
                 let dp = plot::DelayProfile {
-                    title: format!("{name}: delay profile, frame {f}, {}", inp.ds.meta.receivers[0].id),
+                    title: format!(
+                        "{name}: delay profile, frame {f}, {}",
+                        inp.ds.meta.receivers[0].id
+                    ),
                     delays_s: pairs.iter().map(|x| x.0).collect(),
                     power: pairs.iter().map(|x| x.1 / peak).collect(),
                     estimated: paths
                         .iter()
-                        .map(|q| plot::PathMarker { delay_s: q.delay_s, power: q.gain.norm_sqr() / total })
+                        .map(|q| plot::PathMarker {
+                            delay_s: q.delay_s,
+                            power: q.gain.norm_sqr() / total,
+                        })
                         .collect(),
                     truth: Vec::new(),
                     ..Default::default()
                 };
-                plot::delay_profile(&dp, &out.join("delay_profile.png")).context("delay_profile.png")?;
+                plot::delay_profile(&dp, &out.join("delay_profile.png"))
+                    .context("delay_profile.png")?;
                 figs.push(("delay_profile.png".to_string(), "Delay profile (Hann window, zero-padded FFT) and the super-resolved paths of one link".to_string()));
             }
         }

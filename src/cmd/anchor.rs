@@ -36,9 +36,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sub = ds
         .select(&frames)
         .with_context(|| format!("{}: label frames", args.labels.display()))?;
-    let located = model.locate(&sub, true).context("locating the label frames")?;
+    let located = model
+        .locate(&sub, true)
+        .context("locating the label frames")?;
     // Labels re-indexed into the selected sub-dataset.
-    let local: Vec<(usize, [f64; 3])> = labels.iter().enumerate().map(|(i, r)| (i, r.xyz)).collect();
+    let local: Vec<(usize, [f64; 3])> =
+        labels.iter().enumerate().map(|(i, r)| (i, r.xyz)).collect();
     let mut anchoring = fit_anchoring(&model, &located, &local, &ds.meta.name)?;
     anchoring.label_frames = frames.clone();
     let a = &anchoring.alignment;
@@ -52,7 +55,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for ((f, r), inlier) in frames.iter().zip(&a.residuals).zip(&a.inliers) {
         println!(
             "  frame {f:>7}  residual {r:.3} m{}",
-            if *inlier { "" } else { "  (rejected as a wrong label)" }
+            if *inlier {
+                ""
+            } else {
+                "  (rejected as a wrong label)"
+            }
         );
     }
     model.meta.anchoring = Some(serde_json::to_value(&anchoring)?);

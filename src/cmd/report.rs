@@ -135,7 +135,10 @@ pub fn config(args: &Args) -> ReportConfig {
         },
         label_ks: args.k.clone(),
         draws: args.draws,
-        work_dir: args.work.clone().unwrap_or_else(|| PathBuf::from("out").join(name)),
+        work_dir: args
+            .work
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("out").join(name)),
         out_dir: args.out.clone(),
         peb_grid_m: args.peb_grid,
     }
@@ -147,6 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut bars = Bars::new();
     let metrics = report::run(source, &cfg, &mut bars)?;
     println!("{}", report::summary_table(&metrics));
-    println!("report written to {}", cfg.out_dir.join("README.md").display());
+    println!(
+        "report written to {}",
+        cfg.out_dir.join("README.md").display()
+    );
     Ok(())
 }

@@ -1,0 +1,178 @@
+//! End-to-end tests of the `rfloc` binary: the commands a user chains, on a small simulated hall.
+
+use std::path::Path;
+use std::process::Command;
+
+fn rfloc(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args(args)
+        .output()
+        .expect("running rfloc");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success(),
+        "rfloc {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// A report's numbers are the ones `rfloc eval` prints on the positions files it wrote.
+#[test]
+fn report_numbers_equal_rfloc_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let work = dir.path().join("work");
+    rfloc(&[
+        "report",
+        "factory-hall",
+        "--frames",
+        "1200",
+        "--out",
+        path(&out),
+        "--work",
+        path(&work),
+        "--k",
+        "3,5",
+        "--draws",
+        "2",
+        "--peb-grid",
+        "2",
+    ]);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    for fig in ["map.png", "cdf.png", "map.svg", "cdf.svg"] {
+        assert!(out.join(fig).is_file(), "{fig} missing");
+        assert!(readme.contains("map.png"), "README does not show the map");
+    }
+    let tracks: Vec<String> = metrics["test_tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let methods = metrics["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 4);
+    for m in methods {
+        let file = out.join(m["positions"].as_str().unwrap());
+        let mut args = vec![
+            "eval".to_string(),
+            file.display().to_string(),
+            "--truth".into(),
+            work.join("dataset").display().to_string(),
+            "--tracks".into(),
+            tracks.join(","),
+            "--json".into(),
+        ];
+        if m["eval"].as_str().unwrap().contains("--align rigid") {
+            args.push("--align".into());
+            args.push("rigid".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ev: serde_json::Value = serde_json::from_str(&rfloc(&args)).unwrap();
+        for key in ["frames", "cep50", "ce95", "rmse"] {
+            let a = &m["evaluation"]["metrics"][key];
+            let b = &ev["metrics"][key];
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-12 * a.abs().max(1.0),
+                "{}: report {key} = {a}, rfloc eval = {b}",
+                m["method"]
+            );
+        }
+    }
+}
+
+/// The user's chain: simulate → train (blind) → labels → anchor → locate → eval.
+#[test]
+fn simulate_train_anchor_locate_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let model = dir.path().join("model");
+    let labels = dir.path().join("labels.csv");
+    let positions = dir.path().join("positions.csv");
+    rfloc(&[
+        "simulate",
+        "factory-hall",
+        "--out",
+        path(&ds),
+        "--seed",
+        "3",
+        "--frames",
+        "900",
+    ]);
+    rfloc(&["train", path(&ds), "--out", path(&model)]);
+    assert!(model.join("model.json").is_file());
+    rfloc(&[
+        "labels",
+        path(&ds),
+        "--k",
+        "6",
+        "--seed",
+        "2",
+        "--out",
+        path(&labels),
+    ]);
+    let said = rfloc(&[
+        "anchor",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--labels",
+        path(&labels),
+    ]);
+    assert!(said.contains("anchored with 6 labels"), "{said}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    assert!(
+        meta["anchoring"].is_object(),
+        "anchoring not stored in the model"
+    );
+    rfloc(&[
+        "locate",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--out",
+        path(&positions),
+    ]);
+    let text = std::fs::read_to_string(&positions).unwrap();
+    assert!(
+        text.starts_with("frame,x,y,z"),
+        "{}",
+        &text[..text.len().min(80)]
+    );
+    let ev: serde_json::Value = serde_json::from_str(&rfloc(&[
+        "eval",
+        path(&positions),
+        "--truth",
+        path(&ds),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(ev["metrics"]["frames"].as_u64().unwrap() > 800);
+}
+
+/// Bad input is an error with a message, not a panic.
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args([
+            "eval",
+            "/nonexistent/positions.csv",
+            "--truth",
+            path(dir.path()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error:"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
