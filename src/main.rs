@@ -35,6 +35,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Fix a model's frame to the site with a few labelled frames (stored in the model).
     Anchor(cmd::anchor::Args),
+    /// Error vs number of labelled frames (random draws), with and without tracking.
+    EvalLabels(cmd::eval_labels::Args),
     /// Super-resolve every link of a dataset: path delays, gains and uncertainties as CSV.
     Paths(cmd::paths::Args),
     /// Classical baseline: first paths + offset calibration on a few labels + multilateration.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Anchor(a) => cmd::anchor::run(a),
+        Command::EvalLabels(a) => cmd::eval_labels::run(a),
         Command::Paths(a) => cmd::paths::run(a),
         Command::Baseline(a) => cmd::baseline::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),

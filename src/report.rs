@@ -360,6 +360,10 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
             ks: cfg.label_ks.clone(),
             draws: cfg.draws,
             seed: cfg.seed,
+            align: rfloc_anchor::AlignOptions {
+                dims,
+                ..Default::default()
+            },
             track: Some(track_opts.clone()),
             ..LabelEfficiencyOptions::default()
         },

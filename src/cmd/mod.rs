@@ -5,6 +5,7 @@ pub mod locate;
 pub mod eval_map;
 pub mod anchor;
 pub mod demo;
+pub mod eval_labels;
 pub mod report;
 pub mod paths;
 pub mod baseline;
