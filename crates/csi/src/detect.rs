@@ -15,12 +15,12 @@ pub const DETECT_WINDOW: usize = 8192;
 
 /// Tells the format from the first bytes of a recording.
 ///
-/// pcap magic → Nexmon; a self-consistent first 0xbb/0xc1 record → Intel 5300; a first record
+/// pcap or pcapng magic → Nexmon; a self-consistent first 0xbb/0xc1 record → Intel 5300; a first record
 /// consistent in one byte order → Atheros; text with `CSI_DATA` or an ESP32 header → ESP32.
 /// The binary checks cross-validate several fields (e.g. Intel's CSI length against Nrx·Ntx), so
 /// a random prefix is unlikely to pass.
 pub fn detect(data: &[u8]) -> Option<Format> {
-    if nexmon::pcap_magic(data).is_some() {
+    if nexmon::pcap_magic(data).is_some() || data.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
         return Some(Format::Nexmon);
     }
     if Intel5300Parser::plausible_start(data, 0) == Some(true) {

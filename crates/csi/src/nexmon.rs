@@ -405,6 +405,19 @@ impl NexmonUdp {
     }
 }
 
+/// pcapng section state: byte order and the interfaces' (link type, timestamp tick in s).
+#[derive(Clone, Debug)]
+struct PcapNg {
+    big_endian: bool,
+    ifaces: Vec<(u32, f64)>,
+}
+
+/// pcapng block types used here.
+const NG_SHB: u32 = 0x0A0D_0D0A;
+const NG_IDB: u32 = 1;
+const NG_SPB: u32 = 3;
+const NG_EPB: u32 = 6;
+
 #[derive(Clone, Copy, Debug)]
 struct PcapHeader {
     big_endian: bool,
@@ -423,11 +436,61 @@ pub fn pcap_magic(b: &[u8]) -> Option<(bool, bool)> {
     }
 }
 
+/// UDP payload of a captured packet to/from port 5500, if it is one (`lt` = pcap link type).
+fn udp_payload(lt: u32, pkt: &[u8]) -> Option<&[u8]> {
+    let ip = match lt {
+        1 => {
+            let mut off = 12;
+            let mut et = u16::from_be_bytes([*pkt.get(off)?, *pkt.get(off + 1)?]);
+            while et == 0x8100 || et == 0x88a8 {
+                off += 4;
+                et = u16::from_be_bytes([*pkt.get(off)?, *pkt.get(off + 1)?]);
+            }
+            if et != 0x0800 {
+                return None;
+            }
+            pkt.get(off + 2..)?
+        }
+        101 | 12 | 14 | 228 => pkt,
+        113 => {
+            if u16::from_be_bytes([*pkt.get(14)?, *pkt.get(15)?]) != 0x0800 {
+                return None;
+            }
+            pkt.get(16..)?
+        }
+        276 => {
+            if u16::from_be_bytes([*pkt.first()?, *pkt.get(1)?]) != 0x0800 {
+                return None;
+            }
+            pkt.get(20..)?
+        }
+        _ => return None,
+    };
+    if ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
+        return None;
+    }
+    let ihl = ((ip[0] & 0x0f) as usize) * 4;
+    let udp = ip.get(ihl..)?;
+    let sport = u16::from_be_bytes([*udp.first()?, *udp.get(1)?]);
+    let dport = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    if sport != UDP_PORT && dport != UDP_PORT {
+        return None;
+    }
+    let ulen = u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]) as usize;
+    let end = if ulen >= 8 {
+        ulen.min(udp.len())
+    } else {
+        udp.len()
+    };
+    udp.get(8..end)
+}
+
 /// Decoder state for Nexmon pcap streams.
 #[derive(Debug)]
 pub struct NexmonParser {
     opts: ReadOptions,
     header: Option<PcapHeader>,
+    ng: Option<PcapNg>,
     grouper: Grouper,
     garbage_from: Option<u64>,
     last_ts: Option<u32>,
@@ -442,6 +505,7 @@ impl NexmonParser {
             grouper: Grouper::new(opts.nexmon_group, opts.receiver.clone()),
             opts,
             header: None,
+            ng: None,
             garbage_from: None,
             last_ts: None,
             dead: false,
@@ -492,52 +556,7 @@ impl NexmonParser {
 
     /// UDP payload of a captured packet to/from port 5500, if it is one.
     fn udp_payload<'a>(&self, pkt: &'a [u8]) -> Option<&'a [u8]> {
-        let lt = self.header?.linktype;
-        let ip = match lt {
-            1 => {
-                let mut off = 12;
-                let mut et = u16::from_be_bytes([*pkt.get(off)?, *pkt.get(off + 1)?]);
-                while et == 0x8100 || et == 0x88a8 {
-                    off += 4;
-                    et = u16::from_be_bytes([*pkt.get(off)?, *pkt.get(off + 1)?]);
-                }
-                if et != 0x0800 {
-                    return None;
-                }
-                pkt.get(off + 2..)?
-            }
-            101 | 12 | 14 | 228 => pkt,
-            113 => {
-                if u16::from_be_bytes([*pkt.get(14)?, *pkt.get(15)?]) != 0x0800 {
-                    return None;
-                }
-                pkt.get(16..)?
-            }
-            276 => {
-                if u16::from_be_bytes([*pkt.first()?, *pkt.get(1)?]) != 0x0800 {
-                    return None;
-                }
-                pkt.get(20..)?
-            }
-            _ => return None,
-        };
-        if ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
-            return None;
-        }
-        let ihl = ((ip[0] & 0x0f) as usize) * 4;
-        let udp = ip.get(ihl..)?;
-        let sport = u16::from_be_bytes([*udp.first()?, *udp.get(1)?]);
-        let dport = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
-        if sport != UDP_PORT && dport != UDP_PORT {
-            return None;
-        }
-        let ulen = u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]) as usize;
-        let end = if ulen >= 8 {
-            ulen.min(udp.len())
-        } else {
-            udp.len()
-        };
-        udp.get(8..end)
+        udp_payload(self.header?.linktype, pkt)
     }
 
     fn resync<S: Sink>(&mut self, buf: &[u8], base: u64, eof: bool, sink: &mut S) -> Option<usize> {
@@ -571,10 +590,243 @@ impl NexmonParser {
     }
 }
 
+impl NexmonParser {
+    fn ng32(&self, b: &[u8], at: usize) -> u32 {
+        let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.ng.as_ref().map(|n| n.big_endian).unwrap_or(false) {
+            u32::from_be_bytes(x)
+        } else {
+            u32::from_le_bytes(x)
+        }
+    }
+
+    /// A complete, self-consistent pcapng block at `b[0..]`: Some(Some(len)); None = need more.
+    /// `strict` (resynchronising) only accepts the block types this reader uses.
+    fn ng_block(&self, b: &[u8], eof: bool, strict: bool) -> Option<Option<usize>> {
+        if b.len() < 12 {
+            return if eof { Some(None) } else { None };
+        }
+        let t = self.ng32(b, 0);
+        let len = self.ng32(b, 4) as usize;
+        let known = !strict || matches!(t, NG_SHB | NG_IDB | NG_SPB | NG_EPB);
+        if !known || len < 12 || len % 4 != 0 || len > MAX_PCAP_RECORD + 256 {
+            return Some(None);
+        }
+        if b.len() < len {
+            return if eof { Some(None) } else { None };
+        }
+        Some((self.ng32(b, len - 4) as usize == len).then_some(len))
+    }
+
+    /// pcapng: section header, interface descriptions, enhanced / simple packet blocks.
+    fn step_ng<S: Sink>(
+        &mut self,
+        buf: &[u8],
+        base: u64,
+        eof: bool,
+        sink: &mut S,
+    ) -> Option<usize> {
+        if buf.len() < 12 {
+            if !eof {
+                return None;
+            }
+            sink.error(CsiError::Truncated {
+                format: Format::Nexmon,
+                at: Location::Byte(base),
+                needed: 12,
+                available: buf.len(),
+            });
+            return Some(buf.len());
+        }
+        if buf.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+            let big_endian = match buf[8..12] {
+                [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                _ => {
+                    sink.error(CsiError::BadHeader {
+                        format: Format::Nexmon,
+                        at: Location::Byte(base),
+                        reason: "pcapng section header with a bad byte-order magic".into(),
+                    });
+                    if self.ng.is_none() {
+                        self.dead = true;
+                        return Some(buf.len());
+                    }
+                    return self.resync_ng(buf, base, eof, sink);
+                }
+            };
+            self.ng = Some(PcapNg {
+                big_endian,
+                ifaces: Vec::new(),
+            });
+        }
+        if self.garbage_from.is_some() {
+            return self.resync_ng(buf, base, eof, sink);
+        }
+        let len = match self.ng_block(buf, eof, false) {
+            None => return None,
+            Some(Some(len)) => len,
+            Some(None) => {
+                let declared = self.ng32(buf, 4) as usize;
+                if eof
+                    && declared >= 12
+                    && declared <= MAX_PCAP_RECORD + 256
+                    && buf.len() < declared
+                {
+                    sink.error(CsiError::Truncated {
+                        format: Format::Nexmon,
+                        at: Location::Byte(base),
+                        needed: declared,
+                        available: buf.len(),
+                    });
+                    return Some(buf.len());
+                }
+                sink.error(CsiError::BadRecord {
+                    format: Format::Nexmon,
+                    at: Location::Byte(base),
+                    reason: format!(
+                        "implausible pcapng block (type {}, length {declared})",
+                        self.ng32(buf, 0)
+                    ),
+                });
+                return self.resync_ng(buf, base, eof, sink);
+            }
+        };
+        let block = &buf[..len];
+        match self.ng32(block, 0) {
+            NG_IDB if len >= 20 => {
+                let lt = u16::from_le_bytes([block[8], block[9]]);
+                let lt = if self.ng.as_ref().map(|n| n.big_endian).unwrap_or(false) {
+                    lt.swap_bytes()
+                } else {
+                    lt
+                } as u32;
+                let mut tick = 1e-6;
+                let mut o = 16;
+                while o + 4 <= len - 4 {
+                    let code = self.ng32(block, o) & 0xffff;
+                    let code = if self.ng.as_ref().map(|n| n.big_endian).unwrap_or(false) {
+                        self.ng32(block, o) >> 16
+                    } else {
+                        code
+                    };
+                    let olen = if self.ng.as_ref().map(|n| n.big_endian).unwrap_or(false) {
+                        (self.ng32(block, o) & 0xffff) as usize
+                    } else {
+                        (self.ng32(block, o) >> 16) as usize
+                    };
+                    if code == 0 {
+                        break;
+                    }
+                    if code == 9 && olen >= 1 && o + 4 < len {
+                        let v = block[o + 4];
+                        tick = if v & 0x80 != 0 {
+                            2f64.powi(-((v & 0x7f) as i32))
+                        } else {
+                            10f64.powi(-(v as i32))
+                        };
+                    }
+                    o += 4 + olen.div_ceil(4) * 4;
+                }
+                if let Some(ng) = self.ng.as_mut() {
+                    if ng.ifaces.len() < 256 {
+                        ng.ifaces.push((lt, tick));
+                    }
+                }
+            }
+            NG_EPB if len >= 32 => {
+                let iface = self.ng32(block, 8) as usize;
+                let ts = ((self.ng32(block, 12) as u64) << 32) | self.ng32(block, 16) as u64;
+                let cap = self.ng32(block, 20) as usize;
+                let Some(&(lt, tick)) = self.ng.as_ref().and_then(|n| n.ifaces.get(iface)) else {
+                    sink.error(CsiError::BadRecord {
+                        format: Format::Nexmon,
+                        at: Location::Byte(base),
+                        reason: format!("packet on undeclared interface {iface}"),
+                    });
+                    return Some(len);
+                };
+                if 28 + cap > len - 4 {
+                    sink.error(CsiError::BadRecord {
+                        format: Format::Nexmon,
+                        at: Location::Byte(base),
+                        reason: format!("captured length {cap} exceeds its block"),
+                    });
+                    return Some(len);
+                }
+                self.packet(lt, ts as f64 * tick, &block[28..28 + cap], base, sink);
+            }
+            NG_SPB if len >= 16 => {
+                let orig = self.ng32(block, 8) as usize;
+                let Some(&(lt, _)) = self.ng.as_ref().and_then(|n| n.ifaces.first()) else {
+                    return Some(len);
+                };
+                let data = &block[12..len - 4];
+                let data = &data[..orig.min(data.len())];
+                self.packet(lt, f64::NAN, data, base, sink);
+            }
+            _ => {}
+        }
+        Some(len)
+    }
+
+    fn packet<S: Sink>(&mut self, lt: u32, t: f64, pkt: &[u8], base: u64, sink: &mut S) {
+        match udp_payload(lt, pkt) {
+            None => self.skipped_packets += 1,
+            Some(payload) => match parse_payload(payload, t.is_finite().then_some(t), &self.opts) {
+                Ok(r) => self.grouper.push(r, sink),
+                Err(reason) => sink.error(CsiError::BadRecord {
+                    format: Format::Nexmon,
+                    at: Location::Byte(base),
+                    reason,
+                }),
+            },
+        }
+    }
+
+    fn resync_ng<S: Sink>(
+        &mut self,
+        buf: &[u8],
+        base: u64,
+        eof: bool,
+        sink: &mut S,
+    ) -> Option<usize> {
+        let from = *self.garbage_from.get_or_insert(base);
+        let mut p = if from == base { 1 } else { 0 };
+        while p < buf.len() {
+            match self.ng_block(&buf[p..], eof, true) {
+                Some(Some(_)) => {
+                    sink.error(CsiError::Resync {
+                        format: Format::Nexmon,
+                        at: Location::Byte(from),
+                        skipped: base + p as u64 - from,
+                    });
+                    self.garbage_from = None;
+                    return Some(p);
+                }
+                Some(None) => p += 1,
+                None => return if p > 0 { Some(p) } else { None },
+            }
+        }
+        sink.error(CsiError::Resync {
+            format: Format::Nexmon,
+            at: Location::Byte(from),
+            skipped: base + buf.len() as u64 - from,
+        });
+        self.garbage_from = None;
+        Some(buf.len())
+    }
+}
+
 impl RecordParser for NexmonParser {
     fn step<S: Sink>(&mut self, buf: &[u8], base: u64, eof: bool, sink: &mut S) -> Option<usize> {
         if self.dead {
             return Some(buf.len());
+        }
+        if self.ng.is_some()
+            || (self.header.is_none() && buf.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]))
+        {
+            return self.step_ng(buf, base, eof, sink);
         }
         if self.header.is_none() {
             if buf.len() < 24 {
@@ -590,11 +842,7 @@ impl RecordParser for NexmonParser {
                 return Some(buf.len());
             }
             let Some((big_endian, nanos)) = pcap_magic(buf) else {
-                let reason = if buf.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-                    "pcapng is not supported; convert with `editcap -F pcap`".to_string()
-                } else {
-                    format!("not a pcap file (magic {:02x?})", &buf[..4])
-                };
+                let reason = format!("not a pcap or pcapng file (magic {:02x?})", &buf[..4]);
                 sink.error(CsiError::BadHeader {
                     format: Format::Nexmon,
                     at: Location::Byte(base),
@@ -773,4 +1021,50 @@ pub fn encode_pcap_record(ts_sec: u32, ts_usec: u32, payload: &[u8]) -> Vec<u8> 
     r.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
     r.extend_from_slice(&pkt);
     r
+}
+
+/// pcapng section header + one Ethernet interface (µs timestamps), little-endian.
+pub fn encode_pcapng_header() -> Vec<u8> {
+    let mut b = Vec::new();
+    // SHB: type, length 28, byte-order magic, version 1.0, section length -1, length.
+    b.extend_from_slice(&NG_SHB.to_le_bytes());
+    b.extend_from_slice(&28u32.to_le_bytes());
+    b.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&(-1i64).to_le_bytes());
+    b.extend_from_slice(&28u32.to_le_bytes());
+    // IDB: link type 1, snaplen, option if_tsresol = 6, end of options.
+    b.extend_from_slice(&NG_IDB.to_le_bytes());
+    b.extend_from_slice(&32u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&(MAX_PCAP_RECORD as u32).to_le_bytes());
+    b.extend_from_slice(&9u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&[6, 0, 0, 0]);
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&32u32.to_le_bytes());
+    b
+}
+
+/// One pcapng enhanced packet block holding the firmware's broadcast of `payload`.
+pub fn encode_pcapng_packet(ts_us: u64, payload: &[u8]) -> Vec<u8> {
+    // Reuse the pcap record's packet bytes (after its 16-byte record header).
+    let rec = encode_pcap_record(0, 0, payload);
+    let pkt = &rec[16..];
+    let padded = pkt.len().div_ceil(4) * 4;
+    let len = 32 + padded;
+    let mut b = Vec::with_capacity(len);
+    b.extend_from_slice(&NG_EPB.to_le_bytes());
+    b.extend_from_slice(&(len as u32).to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+    b.extend_from_slice(&(ts_us as u32).to_le_bytes());
+    b.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+    b.extend_from_slice(pkt);
+    b.resize(28 + padded, 0);
+    b.extend_from_slice(&(len as u32).to_le_bytes());
+    b
 }

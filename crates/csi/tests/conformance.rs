@@ -483,3 +483,53 @@ fn esp32_matches_reference() {
         }
     }
 }
+
+/// The Nexmon samples rewritten as pcapng (Wireshark's default) read exactly as the pcap does,
+/// also when cut anywhere.
+#[test]
+fn nexmon_pcapng_matches_pcap() {
+    for (path, _) in samples("nexmon") {
+        let pcap = std::fs::read(&path).unwrap();
+        let mut ng = rfloc_csi::nexmon::encode_pcapng_header();
+        let mut p = 24;
+        while p + 16 <= pcap.len() {
+            let rd = |o: usize| u32::from_le_bytes(pcap[o..o + 4].try_into().unwrap());
+            let (sec, usec, incl) = (rd(p) as u64, rd(p + 4) as u64, rd(p + 8) as usize);
+            let pkt = &pcap[p + 16..p + 16 + incl];
+            let padded = incl.div_ceil(4) * 4;
+            let len = (32 + padded) as u32;
+            let ts = sec * 1_000_000 + usec;
+            ng.extend_from_slice(&6u32.to_le_bytes());
+            ng.extend_from_slice(&len.to_le_bytes());
+            ng.extend_from_slice(&0u32.to_le_bytes());
+            ng.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            ng.extend_from_slice(&(ts as u32).to_le_bytes());
+            ng.extend_from_slice(&(incl as u32).to_le_bytes());
+            ng.extend_from_slice(&(incl as u32).to_le_bytes());
+            ng.extend_from_slice(pkt);
+            ng.extend(std::iter::repeat_n(0u8, padded - incl));
+            ng.extend_from_slice(&len.to_le_bytes());
+            p += 16 + incl;
+        }
+        assert_eq!(detect(&ng), Some(Format::Nexmon));
+        let (a, ea) = read_bytes(&pcap, None, &ReadOptions::default()).unwrap().1;
+        let (b, eb) = read_bytes(&ng, None, &ReadOptions::default()).unwrap().1;
+        assert!(ea.is_empty() && eb.is_empty(), "{eb:?}");
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.csi, y.csi);
+            assert_eq!(x.meta, y.meta);
+            assert!((x.host_time_s.unwrap() - y.host_time_s.unwrap()).abs() < 1e-6);
+        }
+        for cut in [100, ng.len() / 3, ng.len() / 2 + 7, ng.len() - 5] {
+            let (c, e) = read_bytes(&ng[..cut], None, &ReadOptions::default())
+                .unwrap()
+                .1;
+            assert!(c.len() <= b.len());
+            for (x, y) in c.iter().zip(&b).take(c.len().saturating_sub(1)) {
+                assert_eq!(x.csi, y.csi);
+            }
+            assert!(!e.is_empty(), "cut at {cut}");
+        }
+    }
+}

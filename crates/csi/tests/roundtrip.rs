@@ -161,6 +161,7 @@ proptest! {
         ncores in 1usize..=4,
         nstreams in 1usize..=4,
         nframes in 1usize..4,
+        pcapng in any::<bool>(),
         seed in prop::collection::vec((any::<i16>(), any::<i16>(), -20i32..=20), 64..128),
         chunks in prop::collection::vec(1usize..2000, 1..6),
     ) {
@@ -168,7 +169,7 @@ proptest! {
         let chanspec = 0xc000 | bwbits | ch;
         let nfft = (bw as usize) * 16 / 5;
         let header = if magic2 { NexmonHeader::Magic2 } else { NexmonHeader::Magic4 };
-        let mut data = nexmon::encode_pcap_header();
+        let mut data = if pcapng { nexmon::encode_pcapng_header() } else { nexmon::encode_pcap_header() };
         let mut want: Vec<Array3<Complex32>> = vec![];
         let mut t = 0u32;
         for fi in 0..nframes {
@@ -199,7 +200,12 @@ proptest! {
                         chanspec, chip_id: chip.id(), words,
                     };
                     t += 1;
-                    data.extend(nexmon::encode_pcap_record(1_600_000_000, t, &nexmon::encode_payload(&rec)));
+                    let payload = nexmon::encode_payload(&rec);
+                    if pcapng {
+                        data.extend(nexmon::encode_pcapng_packet(1_600_000_000_000_000 + t as u64, &payload));
+                    } else {
+                        data.extend(nexmon::encode_pcap_record(1_600_000_000, t, &payload));
+                    }
                 }
             }
             want.push(g);
@@ -213,6 +219,7 @@ proptest! {
         for (fi, (f, g)) in frames.iter().zip(&want).enumerate() {
             prop_assert_eq!(&f.csi, g);
             prop_assert_eq!(f.sequence, Some(fi as u16 + 100));
+            prop_assert!((f.host_time_s.unwrap() - 1_600_000_000.0).abs() < 1.0);
             prop_assert_eq!(f.carrier_hz, Some(centre));
             prop_assert_eq!(f.bandwidth_hz, bw as f64 * 1e6);
             prop_assert_eq!(f.subcarriers.offsets_hz[nfft - 1], -312_500.0);
