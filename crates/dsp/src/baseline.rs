@@ -63,6 +63,42 @@ impl LinkTable {
     }
 }
 
+/// Smooths first-path delays `[N, R]` along each track ([`crate::smooth::smooth_track`]), using
+/// only timestamps and track ids (frames of a track need not be contiguous; they are ordered by
+/// time).
+pub fn smooth_first_paths(
+    first: &Array2<f64>,
+    timestamps: &[f64],
+    track_ids: &[i32],
+    opts: &crate::smooth::SmoothOptions,
+) -> Result<Array2<f64>, DspError> {
+    let (n, r) = first.dim();
+    if timestamps.len() != n || track_ids.len() != n {
+        return Err(DspError::ShapeMismatch {
+            what: "smooth_first_paths frames",
+            a: n,
+            b: timestamps.len().min(track_ids.len()),
+        });
+    }
+    let mut out = first.clone();
+    let mut tracks: Vec<i32> = track_ids.to_vec();
+    tracks.sort_unstable();
+    tracks.dedup();
+    for t in tracks {
+        let mut idx: Vec<usize> = (0..n).filter(|&f| track_ids[f] == t).collect();
+        idx.sort_by(|&a, &b| timestamps[a].total_cmp(&timestamps[b]));
+        let times: Vec<f64> = idx.iter().map(|&f| timestamps[f]).collect();
+        for i in 0..r {
+            let v: Vec<f64> = idx.iter().map(|&f| first[[f, i]]).collect();
+            let s = crate::smooth::smooth_track(&times, &v, opts);
+            for (k, &f) in idx.iter().enumerate() {
+                out[[f, i]] = s[k];
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Super-resolves every link of `csi` `[N, R, A, K]` using `threads` worker threads (≥ 1).
 /// Bad links are kept as errors (with frame/receiver in the error's context by position) and do
 /// not stop the others.

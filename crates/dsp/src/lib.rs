@@ -37,6 +37,7 @@ pub mod linalg;
 pub mod multilat;
 pub mod profile;
 pub mod sanitize;
+pub mod smooth;
 pub mod superres;
 
 use num_complex::Complex64;
