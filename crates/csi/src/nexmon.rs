@@ -609,7 +609,7 @@ impl NexmonParser {
         let t = self.ng32(b, 0);
         let len = self.ng32(b, 4) as usize;
         let known = !strict || matches!(t, NG_SHB | NG_IDB | NG_SPB | NG_EPB);
-        if !known || len < 12 || len % 4 != 0 || len > MAX_PCAP_RECORD + 256 {
+        if !known || len < 12 || !len.is_multiple_of(4) || len > MAX_PCAP_RECORD + 256 {
             return Some(None);
         }
         if b.len() < len {
@@ -668,11 +668,7 @@ impl NexmonParser {
             Some(Some(len)) => len,
             Some(None) => {
                 let declared = self.ng32(buf, 4) as usize;
-                if eof
-                    && declared >= 12
-                    && declared <= MAX_PCAP_RECORD + 256
-                    && buf.len() < declared
-                {
+                if eof && (12..=MAX_PCAP_RECORD + 256).contains(&declared) && buf.len() < declared {
                     sink.error(CsiError::Truncated {
                         format: Format::Nexmon,
                         at: Location::Byte(base),
