@@ -11,6 +11,14 @@
 //! - a segment is blocked by a box when the slab intervals `[(min_i − a_i)/d_i, (max_i − a_i)/d_i]`
 //!   of the three axes overlap inside the open segment (ray–box slab test), i.e. the segment passes
 //!   through the box's interior, not merely touching its surface.
+//! - reflection coefficients (ITU-R P.2040 form, incidence angle θ from the normal, relative
+//!   complex permittivity `η = ε' − j σ/(ε₀ ω)`):
+//!   `r_⊥ = (cos θ − √(η − sin²θ)) / (cos θ + √(η − sin²θ))`,
+//!   `r_∥ = (η cos θ − √(η − sin²θ)) / (η cos θ + √(η − sin²θ))`; a perfect conductor has
+//!   `r_⊥ = −1, r_∥ = +1`; a material given only by a loss `L` dB has `r_⊥ = −a, r_∥ = +a`,
+//!   `a = 10^(−L/20)`.
+
+use num_complex::Complex64;
 
 /// Numerical tolerance in metres for "on the face" and "touches the surface" decisions.
 pub const EPS_M: f64 = 1e-9;
@@ -40,12 +48,105 @@ pub fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
     dot(d, d).sqrt()
 }
 
-/// A material, known by its reflection loss: a specular reflection multiplies the amplitude by
-/// `10^(−loss_db/20)` (and flips its sign, the phase of an ideal conductor).
+/// How a face reflects (see the module doc for the coefficients).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reflection {
+    /// A fixed loss in dB, independent of the angle (a scaled perfect conductor).
+    LossDb(f64),
+    /// A dielectric with relative complex permittivity `η = ε' − j σ/(ε₀ω)`: Fresnel coefficients.
+    Dielectric(Complex64),
+    /// A perfect electric conductor (metal).
+    Conductor,
+}
+
+/// Vacuum permittivity, F/m.
+const EPS0: f64 = 8.854_187_812_8e-12;
+
+/// ITU-R P.2040 material parameters `ε' = a f^b`, `σ = c f^d` (f in GHz, σ in S/m), for the
+/// materials of indoor scenes; `metal` is a perfect conductor.
+pub const ITU_MATERIALS: &[(&str, [f64; 4])] = &[
+    ("concrete", [5.24, 0.0, 0.0462, 0.7822]),
+    ("brick", [3.91, 0.0, 0.0238, 0.16]),
+    ("plasterboard", [2.73, 0.0, 0.0085, 0.9395]),
+    ("wood", [1.99, 0.0, 0.0047, 1.0718]),
+    ("glass", [6.31, 0.0, 0.0036, 1.3394]),
+    ("ceiling_board", [1.48, 0.0, 0.0011, 1.0750]),
+    ("floorboard", [3.66, 0.0, 0.0044, 1.3515]),
+];
+
+impl Reflection {
+    /// `(r_⊥, r_∥)` for an incidence angle with cosine `cos_theta` (from the normal).
+    pub fn coefficients(&self, cos_theta: f64) -> (Complex64, Complex64) {
+        match *self {
+            Reflection::LossDb(l) => {
+                let a = 10f64.powf(-l / 20.0);
+                (Complex64::new(-a, 0.0), Complex64::new(a, 0.0))
+            }
+            Reflection::Conductor => (Complex64::new(-1.0, 0.0), Complex64::new(1.0, 0.0)),
+            Reflection::Dielectric(eta) => {
+                let c = Complex64::new(cos_theta.abs().min(1.0), 0.0);
+                let q = (eta - (1.0 - c.re * c.re)).sqrt();
+                ((c - q) / (c + q), (eta * c - q) / (eta * c + q))
+            }
+        }
+    }
+
+    /// Loss at normal incidence, dB (for reports and the anchors' nominal loss).
+    pub fn nominal_loss_db(&self) -> f64 {
+        let (r, _) = self.coefficients(1.0);
+        -20.0 * r.norm().max(1e-12).log10()
+    }
+}
+
+/// A named material and how it reflects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Material {
     pub name: String,
+    /// Loss at normal incidence, dB.
     pub reflection_loss_db: f64,
+    pub reflection: Reflection,
+}
+
+impl Material {
+    /// A material with a fixed reflection loss (dB).
+    pub fn loss_db(name: impl Into<String>, db: f64) -> Material {
+        Material {
+            name: name.into(),
+            reflection_loss_db: db,
+            reflection: Reflection::LossDb(db),
+        }
+    }
+
+    /// A dielectric with relative complex permittivity `η`.
+    pub fn dielectric(name: impl Into<String>, eta: Complex64) -> Material {
+        let reflection = Reflection::Dielectric(eta);
+        Material {
+            name: name.into(),
+            reflection_loss_db: reflection.nominal_loss_db(),
+            reflection,
+        }
+    }
+
+    /// An ITU-R P.2040 material (`concrete`, `brick`, `plasterboard`, `wood`, `glass`,
+    /// `ceiling_board`, `floorboard`, or `metal` = perfect conductor) at a carrier frequency.
+    pub fn itu(name: impl Into<String>, kind: &str, carrier_hz: f64) -> Option<Material> {
+        if kind == "metal" {
+            return Some(Material {
+                name: name.into(),
+                reflection_loss_db: 0.0,
+                reflection: Reflection::Conductor,
+            });
+        }
+        let [a, b, c, d] = ITU_MATERIALS.iter().find(|(n, _)| *n == kind)?.1;
+        let f_ghz = carrier_hz / 1e9;
+        let eps = a * f_ghz.powf(b);
+        let sigma = c * f_ghz.powf(d);
+        let eta = Complex64::new(
+            eps,
+            -sigma / (EPS0 * 2.0 * std::f64::consts::PI * carrier_hz),
+        );
+        Some(Material::dielectric(name, eta))
+    }
 }
 
 /// What a face belongs to (for drawing and for reports).
@@ -66,7 +167,9 @@ pub struct Face {
     pub v: [f64; 3],
     /// Unit normal, pointing to the side from which the face reflects.
     pub normal: [f64; 3],
+    /// Loss at normal incidence, dB.
     pub reflection_loss_db: f64,
+    pub reflection: Reflection,
     pub owner: FaceOwner,
     // cached: u/|u|², v/|v|² for the in-face test
     u_inv: [f64; 3],
@@ -82,7 +185,7 @@ impl Face {
         u: [f64; 3],
         v: [f64; 3],
         flip: bool,
-        reflection_loss_db: f64,
+        reflection: Reflection,
         owner: FaceOwner,
     ) -> Face {
         let n = cross(u, v);
@@ -94,7 +197,8 @@ impl Face {
             u,
             v,
             normal: scale(n, s),
-            reflection_loss_db,
+            reflection_loss_db: reflection.nominal_loss_db(),
+            reflection,
             owner,
             u_inv: scale(u, 1.0 / dot(u, u).max(f64::MIN_POSITIVE)),
             v_inv: scale(v, 1.0 / dot(v, v).max(f64::MIN_POSITIVE)),
@@ -254,7 +358,7 @@ impl Scene {
     ) -> Scene {
         let [x, y, z] = size;
         let h = FaceOwner::Hall;
-        let w = hall.walls.reflection_loss_db;
+        let w = hall.walls.reflection;
         let mut faces = vec![
             Face::rectangle(
                 "floor",
@@ -262,7 +366,7 @@ impl Scene {
                 [x, 0.0, 0.0],
                 [0.0, y, 0.0],
                 false,
-                hall.floor.reflection_loss_db,
+                hall.floor.reflection,
                 h,
             ),
             Face::rectangle(
@@ -271,7 +375,7 @@ impl Scene {
                 [x, 0.0, 0.0],
                 [0.0, y, 0.0],
                 true,
-                hall.ceiling.reflection_loss_db,
+                hall.ceiling.reflection,
                 h,
             ),
             Face::rectangle(
@@ -364,7 +468,7 @@ fn box_faces(index: usize, ob: &BoxObstacle, hall: [f64; 3]) -> Vec<Face> {
     let [x0, y0, z0] = ob.min;
     let [x1, y1, z1] = ob.max;
     let (dx, dy, dz) = (x1 - x0, y1 - y0, z1 - z0);
-    let loss = ob.material.reflection_loss_db;
+    let loss = ob.material.reflection;
     let owner = FaceOwner::Obstacle(index);
     let n = &ob.name;
     let mut out = Vec::with_capacity(6);
@@ -440,10 +544,7 @@ mod tests {
     use super::*;
 
     fn mat(l: f64) -> Material {
-        Material {
-            name: "m".into(),
-            reflection_loss_db: l,
-        }
+        Material::loss_db("m", l)
     }
 
     #[test]
@@ -483,6 +584,32 @@ mod tests {
         }
     }
 
+    /// Fresnel coefficients: normal incidence `r_⊥ = (1 − √η)/(1 + √η) = −r_∥`, grazing incidence
+    /// −1 for both, and `r_∥ = 0` at the Brewster angle `tan θ_B = √η` of a lossless dielectric.
+    #[test]
+    fn fresnel_limits() {
+        let eta = Complex64::new(5.24, 0.0);
+        let r = Reflection::Dielectric(eta);
+        let (s, p) = r.coefficients(1.0);
+        let want = (1.0 - eta.sqrt()) / (1.0 + eta.sqrt());
+        assert!((s - want).norm() < 1e-12 && (p + want).norm() < 1e-12);
+        let (s, p) = r.coefficients(1e-9);
+        assert!((s + 1.0).norm() < 1e-6 && (p + 1.0).norm() < 1e-6);
+        let theta_b = 5.24f64.sqrt().atan();
+        let (_, p) = r.coefficients(theta_b.cos());
+        assert!(p.norm() < 1e-12, "{p}");
+        // ITU concrete at 5.2 GHz: ε' = 5.24, σ = 0.0462 · 5.2^0.7822 S/m
+        let m = Material::itu("c", "concrete", 5.2e9).unwrap();
+        let Reflection::Dielectric(e) = m.reflection else {
+            panic!()
+        };
+        let sigma = 0.0462 * 5.2f64.powf(0.7822);
+        assert!((e.re - 5.24).abs() < 1e-12);
+        assert!((e.im + sigma / (EPS0 * 2.0 * std::f64::consts::PI * 5.2e9)).abs() < 1e-9);
+        assert!(Material::itu("m", "metal", 5e9).unwrap().reflection == Reflection::Conductor);
+        assert!(Material::itu("x", "cheese", 5e9).is_none());
+    }
+
     #[test]
     fn mirror_is_an_involution_and_flips_the_side() {
         let f = Face::rectangle(
@@ -491,7 +618,7 @@ mod tests {
             [1.0, 0.0, 0.0],
             [0.0, 1.0, 1.0],
             false,
-            0.0,
+            Reflection::Conductor,
             FaceOwner::Hall,
         );
         let p = [0.3, -2.0, 5.0];

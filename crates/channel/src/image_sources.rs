@@ -10,13 +10,17 @@
 //!   `P` lies on the lit side of `f_i`, and the segment `P → Q_i` is not blocked by an obstacle; then
 //!   `P = Q_i`; finally the segment `P → r` is not blocked;
 //! - delay `τ = |x − V_n| / c` (unfolded path length over the speed of light);
-//! - complex gain `α = λ/(4π |x − V_n|) · Π_i (−10^(−L_i/20))`: free-space amplitude times, per
-//!   reflection, the material's loss `L_i` (dB) and a sign flip (phase π, as for a conductor).
+//! - complex gain `α = λ/(4π |x − V_n|) · A`, free-space amplitude times the polarimetric
+//!   reflection factor `A` for vertically polarised isotropic antennas (as in common ray tracers):
+//!   the transmitted field is `e = θ̂(k₀)` for the departure direction `k₀`; at each bounce with
+//!   normal `n`, `s = k × n / |k × n|`, `p = s × k`, `k' = k − 2(k·n)n`, `p' = s × k'` and
+//!   `e' = r_⊥ (e·s) s + r_∥ (e·p) p'` (coefficients in [`crate::geometry`]); finally
+//!   `A = e · θ̂(−k_last)`. Line of sight gives `A = 1`.
 //!   The propagation phase `e^{−j2π f τ}` is *not* in `α` (see [`crate::ofdm`]).
 
 use num_complex::Complex64;
 
-use crate::geometry::{distance, Scene, EPS_M};
+use crate::geometry::{cross, distance, dot, scale, sub, Scene, EPS_M};
 
 /// Speed of light in vacuum, m/s.
 pub const SPEED_OF_LIGHT: f64 = 299_792_458.0;
@@ -113,6 +117,19 @@ impl AnchorSet {
 
     /// Whether the path through anchor `index` exists for a transmitter at `tx` (see module doc).
     pub fn is_visible(&self, scene: &Scene, index: usize, tx: [f64; 3]) -> bool {
+        self.trace(scene, index, tx, &mut Vec::new())
+    }
+
+    /// Back-traces the path through anchor `index`; on success `points` holds the reflection
+    /// points in travel order (transmitter side first).
+    pub fn trace(
+        &self,
+        scene: &Scene,
+        index: usize,
+        tx: [f64; 3],
+        points: &mut Vec<[f64; 3]>,
+    ) -> bool {
+        points.clear();
         let a = &self.anchors[index];
         let mut cur = tx;
         for i in (0..a.faces.len()).rev() {
@@ -126,6 +143,7 @@ impl AnchorSet {
             if !face.contains_planar(q) || scene.blocked(cur, q) {
                 return false;
             }
+            points.push(q);
             cur = q;
         }
         !scene.blocked(cur, self.receiver)
@@ -136,17 +154,17 @@ impl AnchorSet {
     pub fn paths(&self, scene: &Scene, tx: [f64; 3], carrier_hz: f64) -> Vec<Path> {
         let lambda = SPEED_OF_LIGHT / carrier_hz;
         let mut out = Vec::new();
+        let mut points = Vec::new();
         for (i, a) in self.anchors.iter().enumerate() {
-            if !self.is_visible(scene, i, tx) {
+            if !self.trace(scene, i, tx, &mut points) {
                 continue;
             }
             let d = distance(tx, a.position);
-            let sign = if a.order() % 2 == 0 { 1.0 } else { -1.0 };
-            let amp =
-                lambda / (4.0 * std::f64::consts::PI * d.max(1e-3)) * 10f64.powf(-a.loss_db / 20.0);
+            let free = lambda / (4.0 * std::f64::consts::PI * d.max(1e-3));
+            let pol = polarimetric_factor(scene, &a.faces, tx, &points, self.receiver);
             out.push(Path {
                 delay_s: d / SPEED_OF_LIGHT,
-                gain: Complex64::new(sign * amp, 0.0),
+                gain: pol * free,
                 order: a.order(),
                 anchor_index: i,
                 faces: a.faces.clone(),
@@ -155,6 +173,79 @@ impl AnchorSet {
         }
         out
     }
+}
+
+fn unit(v: [f64; 3]) -> [f64; 3] {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 {
+        scale(v, 1.0 / n)
+    } else {
+        v
+    }
+}
+
+/// Unit vector θ̂ of the spherical coordinates of direction `v` (unit):
+/// `(cos θ cos φ, cos θ sin φ, −sin θ)`; at the poles φ = 0 is taken.
+fn theta_hat(v: [f64; 3]) -> [f64; 3] {
+    let rho = (v[0] * v[0] + v[1] * v[1]).sqrt();
+    if rho < 1e-12 {
+        return [v[2].signum(), 0.0, 0.0];
+    }
+    [v[2] * v[0] / rho, v[2] * v[1] / rho, -rho]
+}
+
+type CVec = [Complex64; 3];
+
+fn cdot_real(e: &CVec, v: [f64; 3]) -> Complex64 {
+    e[0] * v[0] + e[1] * v[1] + e[2] * v[2]
+}
+
+/// Polarimetric reflection factor `A` of a path (module doc): vertical polarisation at both ends.
+/// `points` are the reflection points in travel order, `faces_rx_first` the anchor's faces.
+fn polarimetric_factor(
+    scene: &Scene,
+    faces_rx_first: &[usize],
+    tx: [f64; 3],
+    points: &[[f64; 3]],
+    rx: [f64; 3],
+) -> Complex64 {
+    let first = points.first().copied().unwrap_or(rx);
+    let mut k = unit(sub(first, tx));
+    let t = theta_hat(k);
+    let mut e: CVec = t.map(|x| Complex64::new(x, 0.0));
+    for (i, &fi) in faces_rx_first.iter().rev().enumerate() {
+        let face = &scene.faces[fi];
+        let n = face.normal;
+        let kn = dot(k, n);
+        let (rs, rp) = face.reflection.coefficients(kn.abs());
+        let mut s = cross(k, n);
+        if dot(s, s) < 1e-24 {
+            // normal incidence: any direction across the ray
+            s = cross(
+                k,
+                if k[0].abs() < 0.9 {
+                    [1.0, 0.0, 0.0]
+                } else {
+                    [0.0, 1.0, 0.0]
+                },
+            );
+        }
+        let s = unit(s);
+        let p_in = cross(s, k);
+        let k_out = sub(k, scale(n, 2.0 * kn));
+        let p_out = cross(s, k_out);
+        let es = cdot_real(&e, s) * rs;
+        let ep = cdot_real(&e, p_in) * rp;
+        e = [0, 1, 2].map(|j| es * s[j] + ep * p_out[j]);
+        // the next leg's direction (equal to k_out up to rounding)
+        let next = if i + 1 < points.len() {
+            points[i + 1]
+        } else {
+            rx
+        };
+        k = unit(sub(next, points[i]));
+    }
+    cdot_real(&e, theta_hat(scale(k, -1.0)))
 }
 
 /// Convenience: the paths from `tx` to a receiver antenna at `rx` up to `max_order` reflections,
@@ -177,10 +268,7 @@ mod tests {
     use crate::geometry::{BoxObstacle, HallMaterials, Material};
 
     fn mat(l: f64) -> Material {
-        Material {
-            name: "m".into(),
-            reflection_loss_db: l,
-        }
+        Material::loss_db("m", l)
     }
     fn empty_hall() -> Scene {
         let hm = HallMaterials {
@@ -270,6 +358,50 @@ mod tests {
         seen.dedup();
         assert_eq!(n, seen.len(), "an image gave two paths");
         assert_eq!(n, expected.len(), "every image gives a path");
+    }
+
+    /// With vertical polarisation, a floor bounce in a vertical plane of incidence keeps the field
+    /// in that plane (factor r_∥), a wall bounce between points at equal height has the field
+    /// across it (factor r_⊥), each at the geometric incidence angle.
+    #[test]
+    fn polarimetric_factor_reduces_to_fresnel_in_symmetric_cases() {
+        let concrete = Material::itu("concrete", "concrete", 5.2e9).unwrap();
+        let hm = HallMaterials {
+            walls: concrete.clone(),
+            floor: concrete.clone(),
+            ceiling: concrete.clone(),
+        };
+        let s = Scene::new([20.0, 15.0, 6.0], &hm, vec![], vec![]);
+        let lambda = SPEED_OF_LIGHT / 5.2e9;
+        // floor (face 0): tx and rx in the plane y = 5
+        let (tx, rx) = ([3.0, 5.0, 1.2], [11.0, 5.0, 4.0]);
+        let set = AnchorSet::new(&s, rx, 1);
+        let p = set.paths(&s, tx, 5.2e9);
+        let floor = p.iter().find(|q| q.faces == vec![0]).unwrap();
+        let d = floor.delay_s * SPEED_OF_LIGHT;
+        let (_, rp) = concrete.reflection.coefficients((1.2 + 4.0) / d);
+        let want = rp * (lambda / (4.0 * std::f64::consts::PI * d));
+        assert!(
+            (floor.gain - want).norm() < 1e-9 * want.norm(),
+            "{} vs {want}",
+            floor.gain
+        );
+        // wall y = 0 (face 2): tx and rx at the same height
+        let (tx, rx) = ([3.0, 5.0, 2.0], [11.0, 7.0, 2.0]);
+        let set = AnchorSet::new(&s, rx, 1);
+        let p = set.paths(&s, tx, 5.2e9);
+        let wall = p.iter().find(|q| q.faces == vec![2]).unwrap();
+        let d = wall.delay_s * SPEED_OF_LIGHT;
+        let (rs, _) = concrete.reflection.coefficients((5.0 + 7.0) / d);
+        let want = rs * (lambda / (4.0 * std::f64::consts::PI * d));
+        assert!(
+            (wall.gain - want).norm() < 1e-9 * want.norm(),
+            "{} vs {want}",
+            wall.gain
+        );
+        // line of sight: factor 1
+        let los = p.iter().find(|q| q.los).unwrap();
+        assert!((los.gain.im).abs() < 1e-15 && los.gain.re > 0.0);
     }
 
     #[test]

@@ -242,10 +242,7 @@ mod tests {
 
     #[test]
     fn walks_keep_walking_speed_and_stay_on_aisles() {
-        let m = Material {
-            name: "c".into(),
-            reflection_loss_db: 6.0,
-        };
+        let m = Material::loss_db("c", 6.0);
         let hm = HallMaterials {
             walls: m.clone(),
             floor: m.clone(),

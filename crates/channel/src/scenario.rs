@@ -5,9 +5,10 @@
 //! ```toml
 //! name = "factory-hall"
 //! description = "..."
-//! [materials]            # reflection loss per specular bounce, dB
-//! concrete = 7.0
-//! metal = 1.0
+//! [materials]            # fixed loss per bounce (dB), or physical: Fresnel coefficients
+//! drywall = 9.0
+//! concrete = { itu = "concrete" }        # ITU-R P.2040 (metal = perfect conductor)
+//! coated = { permittivity = [4.0, -0.3] }
 //! [hall]                 # box [0, size_m]
 //! size_m = [30.0, 20.0, 8.0]
 //! walls = "concrete"; floor = "concrete"; ceiling = "metal"
@@ -131,7 +132,7 @@ struct Raw {
     #[serde(default)]
     description: String,
     #[serde(default)]
-    materials: BTreeMap<String, f64>,
+    materials: BTreeMap<String, RawMaterial>,
     hall: RawHall,
     #[serde(default)]
     obstacles: Vec<RawObstacle>,
@@ -144,6 +145,24 @@ struct Raw {
     #[serde(default)]
     diffuse: RawDiffuse,
     motion: RawMotion,
+}
+
+/// `name = 7.0` (fixed loss, dB), `name = { itu = "concrete" }` (ITU-R P.2040 material, `metal` =
+/// perfect conductor) or `name = { permittivity = [5.24, -0.58] }` (relative, complex).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMaterial {
+    LossDb(f64),
+    Spec(RawMaterialSpec),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaterialSpec {
+    #[serde(default)]
+    itu: Option<String>,
+    #[serde(default)]
+    permittivity: Option<[f64; 2]>,
 }
 
 #[derive(Deserialize)]
@@ -370,15 +389,43 @@ impl Scenario {
     }
 
     fn from_raw(raw: Raw) -> Result<Scenario, ChannelError> {
+        let carrier = raw.radio.carrier_hz;
+        positive("radio.carrier_hz", carrier)?;
         let material = |field: &str, name: &str| -> Result<Material, ChannelError> {
             match raw.materials.get(name) {
-                Some(&l) if l.is_finite() && l >= 0.0 => Ok(Material {
-                    name: name.to_string(),
-                    reflection_loss_db: l,
+                Some(RawMaterial::LossDb(l)) if l.is_finite() && *l >= 0.0 => {
+                    Ok(Material::loss_db(name, *l))
+                }
+                Some(RawMaterial::LossDb(l)) => Err(ChannelError::invalid(
+                    format!("materials.{name}"),
+                    format!("loss {l} dB (need ≥ 0)"),
+                )),
+                Some(RawMaterial::Spec(RawMaterialSpec {
+                    itu: Some(kind),
+                    permittivity: None,
+                })) => Material::itu(name, kind, carrier).ok_or_else(|| {
+                    let known: Vec<&str> = crate::geometry::ITU_MATERIALS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect();
+                    ChannelError::invalid(
+                        format!("materials.{name}"),
+                        format!(
+                            "unknown ITU material `{kind}` (metal, {})",
+                            known.join(", ")
+                        ),
+                    )
                 }),
-                Some(l) => Err(ChannelError::invalid(
-                    field,
-                    format!("material `{name}` has loss {l} dB (need ≥ 0)"),
+                Some(RawMaterial::Spec(RawMaterialSpec {
+                    itu: None,
+                    permittivity: Some([re, im]),
+                })) if re.is_finite() && im.is_finite() && *re > 0.0 => Ok(Material::dielectric(
+                    name,
+                    num_complex::Complex64::new(*re, *im),
+                )),
+                Some(RawMaterial::Spec(_)) => Err(ChannelError::invalid(
+                    format!("materials.{name}"),
+                    "give exactly one of `itu = \"...\"` or `permittivity = [re, im]` (re > 0)",
                 )),
                 None => Err(ChannelError::invalid(
                     field,

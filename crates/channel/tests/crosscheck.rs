@@ -29,5 +29,11 @@ fn factory_a_matches_the_ray_tracer() {
         c.specular_found_pct()
     );
     assert_eq!(c.grid_points_same, c.grid_points_truth);
+    // polarimetric Fresnel reflection with the ITU materials reproduces the ray tracer's gains
+    assert!(
+        c.gain_rel_err_median < 0.01,
+        "gain error {}",
+        c.gain_rel_err_median
+    );
     assert!(c.markdown("test").contains("849 grid positions"));
 }

@@ -151,6 +151,15 @@ fn bad_scenarios_give_located_errors() {
         }
         other => panic!("{other:?}"),
     }
+    // an unknown ITU material names the material
+    let bad = good.replacen("{ itu = \"metal\" }", "{ itu = \"cheese\" }", 1);
+    match Scenario::from_toml_str(&bad) {
+        Err(ChannelError::Invalid { field, message }) => {
+            assert_eq!(field, "materials.metal");
+            assert!(message.contains("cheese"));
+        }
+        other => panic!("{other:?}"),
+    }
     // a typo in a key is an error, not silently ignored
     assert!(Scenario::from_toml_str(&good.replacen("max_order", "max_ordre", 1)).is_err());
     // receiver inside an obstacle

@@ -9,10 +9,7 @@ use rfloc_channel::geometry::{BoxObstacle, HallMaterials, Material, Scene};
 use rfloc_channel::{AnchorSet, SPEED_OF_LIGHT};
 
 fn mat(l: f64) -> Material {
-    Material {
-        name: "m".into(),
-        reflection_loss_db: l,
-    }
+    Material::loss_db("m", l)
 }
 
 fn random_scene(rng: &mut ChaCha8Rng) -> Scene {

@@ -41,10 +41,12 @@ pub struct CrossCheck {
     pub tolerance_s: f64,
     /// Median of `20 log10(|g_ray| / |g_rfloc|)` on LoS links (dB; 0 = same free-space loss).
     pub los_gain_ratio_db: f64,
-    /// Per material of the last face touched: median `20 log10(|g_ray| / (λ/4πd))` of matched
-    /// first-order reflections, i.e. the effective reflection loss the ray tracer applied (dB,
-    /// negative = loss), with the count; and rfloc's configured loss.
-    pub reflection_loss_db: Vec<(String, f64, usize, f64)>,
+    /// Per surface: count of matched first-order reflections and the medians of
+    /// `20 log10(|g| / (λ/4πd))` (effective reflection gain, dB) of the ray tracer and of rfloc.
+    pub reflection_loss_db: Vec<(String, usize, f64, f64)>,
+    /// Matched specular paths of order 1–2: median and 90th percentile of `|g_ray − g_rfloc| / |g_ray|`.
+    pub gain_rel_err_median: f64,
+    pub gain_rel_err_p90: f64,
 }
 
 pub fn shared_grid_dir() -> Option<std::path::PathBuf> {
@@ -81,7 +83,7 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
     let model = ChannelModel::new(&scenario);
     let tol = 0.1e-9;
     let mut los_ratio = Vec::new();
-    let mut refl: std::collections::BTreeMap<String, (Vec<f64>, f64)> = Default::default();
+    let mut refl: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
     let mut c = CrossCheck {
         frames: n,
         links: n * n_rx,
@@ -104,7 +106,10 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
         tolerance_s: tol,
         los_gain_ratio_db: 0.0,
         reflection_loss_db: Vec::new(),
+        gain_rel_err_median: f64::NAN,
+        gain_rel_err_p90: f64::NAN,
     };
+    let mut gain_err = Vec::new();
     let mut los_err = Vec::new();
     for f in 0..n {
         let tx = [pos[[f, 0]], pos[[f, 1]], pos[[f, 2]]];
@@ -138,6 +143,11 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
                         c.spec_truth[i] += 1;
                         if let Some(q) = ours.iter().find(|q| (q.delay_s - t).abs() < tol) {
                             c.spec_found[i] += 1;
+                            let gr = gain[[f, r, p]];
+                            let gr = num_complex::Complex64::new(gr.re as f64, gr.im as f64);
+                            if gr.norm() > 0.0 {
+                                gain_err.push((gr - q.gain).norm() / gr.norm());
+                            }
                             if k == 1 && q.order == 1 {
                                 let face = &scenario.scene.faces[q.faces[0]];
                                 let material = match face.owner {
@@ -158,10 +168,9 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
                                         * std::f64::consts::PI
                                         * t
                                         * rfloc_channel::SPEED_OF_LIGHT);
-                                let e = refl
-                                    .entry(material)
-                                    .or_insert((Vec::new(), face.reflection_loss_db));
+                                let e = refl.entry(material).or_default();
                                 e.0.push(20.0 * (gain[[f, r, p]].norm() as f64 / fs).log10());
+                                e.1.push(20.0 * (q.gain.norm() / fs).log10());
                             }
                         }
                     }
@@ -189,9 +198,15 @@ pub fn run(dir: &Path) -> Result<CrossCheck, String> {
         }
     };
     c.los_gain_ratio_db = median(&mut los_ratio);
-    for (m, (mut v, ours)) in refl {
+    for (m, (mut v, mut w)) in refl {
         let n = v.len();
-        c.reflection_loss_db.push((m, median(&mut v), n, ours));
+        c.reflection_loss_db
+            .push((m, n, median(&mut v), median(&mut w)));
+    }
+    gain_err.sort_by(f64::total_cmp);
+    if !gain_err.is_empty() {
+        c.gain_rel_err_median = gain_err[gain_err.len() / 2];
+        c.gain_rel_err_p90 = gain_err[(gain_err.len() - 1) * 9 / 10];
     }
     los_err.sort_by(f64::total_cmp);
     if !los_err.is_empty() {
@@ -259,12 +274,13 @@ visibility, blocking, second-order combinations) over 3,396 links.\n\n\
 | grid points of the data set reproduced by the estimated footprints (0.5 m grid, 0.25 m clearance) | — | {gs} of {gt} data-set points; rfloc's grid has {gp} points |\n\n\
 Not modelled by rfloc and so not compared: {dif} diffracted paths and {third} third-order reflections \
 among the stored ray-traced paths.\n\n\
-**Gains** (not a goal of the issue; for calibrating `[materials]`): on links LoS in both, the median \
-amplitude ratio ray tracer / rfloc is {lgr:+.3} dB (both free space λ/(4πd), isotropic antennas). \
-Sionna uses angle-dependent ITU material models, rfloc one loss per material; the effective \
-first-order reflection gain of the ray tracer (median of 20·log10(|g| / (λ/4πd)) over matched \
-first-order paths) per surface, against rfloc's configured loss:\n\n\
-| surface | matched first-order paths | ray tracer, median dB | rfloc loss, dB |\n|---|---|---|---|\n{refl}",
+**Gains** (not a goal of the issue): on links LoS in both, the median amplitude ratio ray tracer / \
+rfloc is {lgr:+.3} dB (free space λ/(4πd), isotropic antennas). Over the matched specular paths of \
+order 1–2, the complex gain error |g_ray − g_rfloc| / |g_ray| has median {gem:.4} and 90th percentile \
+{ge9:.4} (rfloc: `[materials]` of the TOML, polarimetric Fresnel reflection with vertical \
+polarisation). Effective first-order reflection gain, median of 20·log10(|g| / (λ/4πd)) over the \
+matched first-order paths, per surface:\n\n\
+| surface | matched first-order paths | ray tracer, dB | rfloc, dB |\n|---|---|---|---|\n{refl}",
             command = command,
             frames = self.frames,
             links = self.links,
@@ -293,10 +309,12 @@ first-order paths) per surface, against rfloc's configured loss:\n\n\
             dif = self.diffraction_paths,
             third = self.third_order_paths,
             lgr = self.los_gain_ratio_db,
+            gem = self.gain_rel_err_median,
+            ge9 = self.gain_rel_err_p90,
             refl = self
                 .reflection_loss_db
                 .iter()
-                .map(|(m, db, n, ours)| format!("| {m} | {n} | {db:.2} | −{ours:.1} |\n"))
+                .map(|(m, n, ray, ours)| format!("| {m} | {n} | {ray:.2} | {ours:.2} |\n"))
                 .collect::<String>(),
         )
     }
