@@ -50,6 +50,25 @@ fn main() {
                 .map(|(a, _)| *a)
                 .collect();
             let ml = quantile(&los, 0.5);
+            let mut near = vec![];
+            for i in 0..ds.n_frames() {
+                if et[i].abs() >= 0.01 {
+                    continue;
+                }
+                let x = [truth[[i, 0]], truth[[i, 1]], truth[[i, 2]]];
+                let d = rfloc_learn::geometry::dist(&x, &rxp[j]) + ml;
+                let best = ps
+                    .link(i, j)
+                    .map(|m| (m - d))
+                    .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                    .unwrap_or(f64::NAN);
+                near.push(best);
+            }
+            let qn: Vec<String> = [0.05, 0.25, 0.5, 0.75, 0.95]
+                .iter()
+                .map(|q| format!("{:.3}", quantile(&near, *q)))
+                .collect();
+            println!("rx{j} nearest-path-to-LoS err {:?}", qn);
             let q: Vec<String> = [0.05, 0.25, 0.5, 0.75, 0.95]
                 .iter()
                 .map(|q| format!("{:.3}", quantile(&los, *q) - ml))

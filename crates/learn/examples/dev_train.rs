@@ -76,6 +76,7 @@ fn main() {
         carrier_hz: ds.meta.carrier_hz,
         n_subcarriers: ds.n_subcarriers(),
     };
+    let truth0 = ds.truth.positions.clone().unwrap();
     let t0 = std::time::Instant::now();
     let model = train_recording(&rec, &cfg, &mut |p| match p {
         rfloc_learn::Progress::Stage(s) => eprintln!("[{:.1}s] {s}", t0.elapsed().as_secs_f64()),
@@ -83,6 +84,31 @@ fn main() {
             stage, step, loss, ..
         } if stage != "paths" && (step % 50 == 0 || step < 3) => {
             eprintln!("   {stage} {step} {loss:.5}")
+        }
+        rfloc_learn::Progress::Snapshot {
+            stage,
+            frames,
+            positions,
+        } => {
+            let b: Vec<[f64; 3]> = frames
+                .iter()
+                .map(|&i| [truth0[[i, 0]], truth0[[i, 1]], truth0[[i, 2]]])
+                .collect();
+            let w = vec![1.0; b.len()];
+            let iso = fit_isometry(&positions, &b, &w, true);
+            let errs: Vec<f64> = positions
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| {
+                    let p = iso.apply(x);
+                    ((p[0] - y[0]).powi(2) + (p[1] - y[1]).powi(2)).sqrt()
+                })
+                .collect();
+            eprintln!(
+                "   snapshot {stage}: train CEP50 {:.4} CE95 {:.4}",
+                quantile(&errs, 0.5),
+                quantile(&errs, 0.95)
+            );
         }
         _ => {}
     })

@@ -77,6 +77,9 @@ pub struct PathOptions {
     pub first_rel_power_db: f64,
     /// Worker threads for the estimator (≥ 1).
     pub threads: usize,
+    /// Levenberg–Marquardt iterations of dsp's NLS refinement after ESPRIT (precision of the
+    /// delays: ESPRIT alone leaves decimetre errors where paths overlap).
+    pub refine_iterations: usize,
 }
 
 impl Default for PathOptions {
@@ -85,6 +88,7 @@ impl Default for PathOptions {
             max_paths: 8,
             first_rel_power_db: -15.0,
             threads: 2,
+            refine_iterations: 6,
         }
     }
 }

@@ -30,6 +30,10 @@ pub enum Robust {
     Huber(f64),
     /// `δ²/2 · ln(1 + (e/δ)²)`: redescending, ignores gross outliers (blocked line of sight).
     Cauchy(f64),
+    /// Quadratic for negative residuals, Cauchy for positive ones: a blocked line of sight only
+    /// ever makes the first path *later* (`m ≥ |x − p| + β`), so a range shorter than predicted
+    /// is noise and one longer may be an outlier.
+    NlosCauchy(f64),
 }
 
 impl Robust {
@@ -46,6 +50,13 @@ impl Robust {
                 }
             }
             Robust::Cauchy(d) => 0.5 * d * d * (1.0 + (e / d) * (e / d)).ln(),
+            Robust::NlosCauchy(d) => {
+                if e <= 0.0 {
+                    0.5 * e * e
+                } else {
+                    0.5 * d * d * (1.0 + (e / d) * (e / d)).ln()
+                }
+            }
         }
     }
 
@@ -62,6 +73,13 @@ impl Robust {
                 }
             }
             Robust::Cauchy(d) => 1.0 / (1.0 + (e / d) * (e / d)),
+            Robust::NlosCauchy(d) => {
+                if e <= 0.0 {
+                    1.0
+                } else {
+                    1.0 / (1.0 + (e / d) * (e / d))
+                }
+            }
         }
     }
 }
@@ -72,7 +90,11 @@ mod tests {
 
     #[test]
     fn weights_are_derivative_over_residual() {
-        for loss in [Robust::Huber(0.3), Robust::Cauchy(0.2)] {
+        for loss in [
+            Robust::Huber(0.3),
+            Robust::Cauchy(0.2),
+            Robust::NlosCauchy(0.2),
+        ] {
             for &e in &[-2.0, -0.1, 0.05, 0.7, 3.0] {
                 let h = 1e-6;
                 let deriv = (loss.rho(e + h) - loss.rho(e - h)) / (2.0 * h);

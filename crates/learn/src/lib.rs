@@ -21,3 +21,6 @@ pub mod train;
 pub use error::LearnError;
 pub use model::{Model, ModelMeta};
 pub use train::{train, train_recording, Located, Progress, Recording, TrainConfig};
+
+/// The burn version this crate is built with (benches and tools use the same types).
+pub use burn;

@@ -144,6 +144,16 @@ impl Model {
         Ok(())
     }
 
+    /// An independent copy (map, networks and metadata); edits to one do not affect the other.
+    pub fn load_from_parts(other: &Model) -> Model {
+        Model {
+            meta: other.meta.clone(),
+            encoder: other.encoder.clone(),
+            decoder: other.decoder.clone(),
+            device: other.device.clone(),
+        }
+    }
+
     /// Reads an artifact directory written by [`Model::save`].
     pub fn load(dir: &Path) -> Result<Model, LearnError> {
         let mp = dir.join("model.json");

@@ -115,6 +115,13 @@ pub enum Progress {
         total: usize,
         loss: f64,
     },
+    /// Positions of the training frames (indices into the recording) at the end of a stage, in
+    /// the learned frame: for plots of how training converges.
+    Snapshot {
+        stage: &'static str,
+        frames: Vec<usize>,
+        positions: Vec<[f64; 3]>,
+    },
 }
 
 /// Observation-only view of a recording, as training needs it.
@@ -283,6 +290,11 @@ pub fn train_recording(
         ));
     }
 
+    progress(Progress::Snapshot {
+        stage: "self-calibration",
+        frames: train_idx.clone(),
+        positions: pos.clone(),
+    });
     // 2. Virtual anchors per receiver.
     progress(Progress::Stage("virtual anchors"));
     let m_slots = 1 + cfg.mirrors;
@@ -414,6 +426,11 @@ pub fn train_recording(
         .map(|v| *v as f64)
         .collect();
 
+    progress(Progress::Snapshot {
+        stage: "map fit",
+        frames: train_idx.clone(),
+        positions: pos.clone(),
+    });
     // map statistics: matched residuals and observed powers per anchor
     let mut res2 = Vec::new();
     let mut powers: Vec<Vec<f64>> = vec![Vec::new(); nr * m_slots];

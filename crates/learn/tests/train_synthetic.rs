@@ -1,0 +1,247 @@
+//! Trains a small model on synthetic path sets (LoS + first-order wall images, blocked links,
+//! spurious paths, 1 cm noise, unknown receiver offsets) and checks held-out accuracy after a
+//! rigid fit — and that a broken decoder (wrong speed of light, shuffled anchors) misses the bound.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rfloc_learn::align::fit_isometry;
+use rfloc_learn::features::PathSets;
+use rfloc_learn::geometry::dist;
+use rfloc_learn::linalg::quantile;
+use rfloc_learn::{train_recording, Model, Recording, TrainConfig};
+
+const HALL: [f64; 2] = [20.0, 15.0];
+/// Held-out CEP50 bound (m) the trained model must meet and a broken decoder must miss.
+const BOUND: f64 = 0.5;
+
+struct Synth {
+    rec: Recording,
+    truth: Vec<[f64; 3]>,
+    receivers: Vec<[f64; 3]>,
+}
+
+fn synth(seed: u64) -> Synth {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let receivers = vec![
+        [0.5, 0.5, 3.8],
+        [19.5, 0.7, 3.3],
+        [19.3, 14.5, 3.8],
+        [0.6, 14.4, 3.3],
+    ];
+    let offsets = [3.0, 7.5, 1.2, 10.0];
+    let noise = Normal::new(0.0, 0.01).unwrap();
+    let (tracks, per_track, p) = (6usize, 300usize, 6usize);
+    let n = tracks * per_track;
+    let mut ps = PathSets::empty(n, 4, p);
+    let mut truth = Vec::with_capacity(n);
+    let mut timestamps = Vec::with_capacity(n);
+    let mut track_ids = Vec::with_capacity(n);
+    for t in 0..tracks {
+        let mut x = [rng.random_range(2.0..18.0), rng.random_range(2.0..13.0)];
+        let mut goal = x;
+        for k in 0..per_track {
+            if dist(&[x[0], x[1], 0.0], &[goal[0], goal[1], 0.0]) < 0.2 {
+                goal = [rng.random_range(1.5..18.5), rng.random_range(1.5..13.5)];
+            }
+            let d = dist(&[x[0], x[1], 0.0], &[goal[0], goal[1], 0.0]).max(1e-9);
+            let step = 0.12f64.min(d);
+            x = [
+                x[0] + step * (goal[0] - x[0]) / d,
+                x[1] + step * (goal[1] - x[1]) / d,
+            ];
+            let i = t * per_track + k;
+            truth.push([x[0], x[1], 0.0]);
+            timestamps.push(t as f64 * 100.0 + k as f64 * 0.1);
+            track_ids.push(t as i32);
+            let xx = [x[0], x[1], 0.0];
+            for (r, rx) in receivers.iter().enumerate() {
+                let mut ranges = Vec::new();
+                if rng.random::<f64>() > 0.15 {
+                    ranges.push(dist(&xx, rx));
+                }
+                let images = [
+                    [-rx[0], rx[1], rx[2]],
+                    [2.0 * HALL[0] - rx[0], rx[1], rx[2]],
+                    [rx[0], -rx[1], rx[2]],
+                    [rx[0], 2.0 * HALL[1] - rx[1], rx[2]],
+                ];
+                for im in images {
+                    if rng.random::<f64>() < 0.7 {
+                        ranges.push(dist(&xx, &im));
+                    }
+                }
+                if rng.random::<f64>() < 0.1 {
+                    ranges.push(dist(&xx, rx) + rng.random_range(0.5..15.0));
+                }
+                let mut m: Vec<f64> = ranges
+                    .iter()
+                    .map(|d| d + offsets[r] + noise.sample(&mut rng))
+                    .collect();
+                m.sort_by(|a, b| a.total_cmp(b));
+                m.truncate(p);
+                for (k2, v) in m.iter().enumerate() {
+                    ps.range_m[(i * 4 + r) * p + k2] = *v;
+                    ps.power_db[(i * 4 + r) * p + k2] = -3.0 * k2 as f64;
+                }
+                if let Some(f) = m.first() {
+                    ps.first_m[i * 4 + r] = *f;
+                }
+            }
+        }
+    }
+    let rec = Recording {
+        paths: ps,
+        timestamps,
+        track_ids,
+        receiver_ids: (0..4).map(|r| format!("rx{r}")).collect(),
+        synchronized: true,
+        carrier_hz: 5.2e9,
+        n_subcarriers: 242,
+    };
+    Synth {
+        rec,
+        truth,
+        receivers,
+    }
+}
+
+/// Held-out CEP50 after a rigid fit (m), and the receivers' xy errors under that fit.
+fn score(model: &Model, s: &Synth) -> (f64, f64, Vec<f64>) {
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..s.truth.len())
+        .filter(|&i| held.contains(&s.rec.track_ids[i]))
+        .collect();
+    let loc = model.locate_paths(&s.rec.paths.select(&test), true);
+    let a: Vec<[f64; 3]> = loc.iter().map(|l| l.position).collect();
+    let b: Vec<[f64; 3]> = test.iter().map(|&i| s.truth[i]).collect();
+    let iso = fit_isometry(&a, &b, &vec![1.0; a.len()], true);
+    let errs: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| dist(&iso.apply(x), y))
+        .collect();
+    let rx_err = model
+        .meta
+        .receivers
+        .iter()
+        .zip(&s.receivers)
+        .map(|(m, t)| {
+            let p = iso.apply(&[m.anchors[0].position[0], m.anchors[0].position[1], 0.0]);
+            ((p[0] - t[0]).powi(2) + (p[1] - t[1]).powi(2)).sqrt()
+        })
+        .collect();
+    (quantile(&errs, 0.5), quantile(&errs, 0.95), rx_err)
+}
+
+fn small_config() -> TrainConfig {
+    TrainConfig {
+        restarts: 8,
+        map_steps: 120,
+        epochs: 40,
+        seed: 3,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn learns_positions_and_map_and_a_broken_decoder_fails() {
+    let s = synth(11);
+    let model = train_recording(&s.rec, &small_config(), &mut |p| {
+        if let rfloc_learn::Progress::Snapshot {
+            stage,
+            frames,
+            positions,
+        } = p
+        {
+            let b: Vec<[f64; 3]> = frames.iter().map(|&i| s.truth[i]).collect();
+            let iso = fit_isometry(&positions, &b, &vec![1.0; b.len()], true);
+            let errs: Vec<f64> = positions
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| dist(&iso.apply(x), y))
+                .collect();
+            eprintln!(
+                "stage {stage}: training-frame CEP50 {:.4} CE95 {:.4}",
+                quantile(&errs, 0.5),
+                quantile(&errs, 0.95)
+            );
+        }
+    })
+    .expect("training");
+    let (cep50, ce95, rx_err) = score(&model, &s);
+    eprintln!("synthetic held-out: CEP50 {cep50:.4} m, CE95 {ce95:.4} m, receivers {rx_err:?}");
+    assert!(cep50 < BOUND, "CEP50 {cep50}");
+    assert!(ce95 < 3.0, "CE95 {ce95}");
+
+    // Wrong speed of light by 15 %: every range of the map scaled.
+    let mut wrong_c = Model::load_from_parts(&model);
+    for rx in &mut wrong_c.meta.receivers {
+        rx.offset_m *= 1.15;
+        for a in &mut rx.anchors {
+            for v in &mut a.position {
+                *v *= 1.15;
+            }
+        }
+    }
+    let (bad50, _, _) = score(&wrong_c, &s);
+    eprintln!("wrong c: CEP50 {bad50:.4}");
+    assert!(
+        bad50 > BOUND,
+        "a decoder with the wrong speed of light passed: {bad50}"
+    );
+
+    // Anchors shuffled between receivers.
+    let mut shuffled = Model::load_from_parts(&model);
+    let first = shuffled.meta.receivers[0].anchors.clone();
+    let n = shuffled.meta.receivers.len();
+    for r in 0..n - 1 {
+        shuffled.meta.receivers[r].anchors = shuffled.meta.receivers[r + 1].anchors.clone();
+    }
+    shuffled.meta.receivers[n - 1].anchors = first;
+    let (bad50, _, _) = score(&shuffled, &s);
+    eprintln!("shuffled anchors: CEP50 {bad50:.4}");
+    assert!(
+        bad50 > BOUND,
+        "a decoder with shuffled anchors passed: {bad50}"
+    );
+}
+
+#[test]
+fn same_seed_same_model_and_artifact_round_trip() {
+    let s = synth(5);
+    let cfg = TrainConfig {
+        epochs: 5,
+        map_steps: 30,
+        restarts: 4,
+        ..small_config()
+    };
+    let a = train_recording(&s.rec, &cfg, &mut |_| {}).expect("training");
+    let b = train_recording(&s.rec, &cfg, &mut |_| {}).expect("training");
+    // Same seed, same model: up to float summation order in the multi-threaded backend.
+    for (ra, rb) in a.meta.receivers.iter().zip(&b.meta.receivers) {
+        assert_eq!(ra.anchors.len(), rb.anchors.len());
+        assert!((ra.offset_m - rb.offset_m).abs() < 0.05);
+        for (x, y) in ra.anchors.iter().zip(&rb.anchors) {
+            assert!(dist(&x.position, &y.position) < 0.05, "{x:?} vs {y:?}");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    a.save(dir.path()).expect("save");
+    let c = Model::load(dir.path()).expect("load");
+    assert_eq!(a.meta.config, c.meta.config);
+    assert_eq!(a.meta.feature_norm, c.meta.feature_norm);
+    for (ra, rc) in a.meta.receivers.iter().zip(&c.meta.receivers) {
+        for (x, y) in ra.anchors.iter().zip(&rc.anchors) {
+            assert!(dist(&x.position, &y.position) < 1e-9);
+        }
+    }
+    let pa = a.locate_paths(&s.rec.paths, false);
+    let pc = c.locate_paths(&s.rec.paths, false);
+    for (x, y) in pa.iter().zip(&pc) {
+        assert!(dist(&x.position, &y.position) < 1e-6);
+    }
+    // a corrupt artifact is a typed error, not a panic
+    std::fs::write(dir.path().join("model.json"), "{not json").expect("write");
+    assert!(Model::load(dir.path()).is_err());
+}
