@@ -412,6 +412,16 @@ struct PcapNg {
     ifaces: Vec<(u32, f64)>,
 }
 
+/// What is at the front of a pcapng buffer.
+enum Blk {
+    /// A complete block of this length.
+    Ok(usize),
+    /// Not a block (damaged length, wrong trailer).
+    Bad,
+    /// Possibly a block, but the buffer ends first.
+    Short,
+}
+
 /// pcapng block types used here.
 const NG_SHB: u32 = 0x0A0D_0D0A;
 const NG_IDB: u32 = 1;
@@ -600,22 +610,26 @@ impl NexmonParser {
         }
     }
 
-    /// A complete, self-consistent pcapng block at `b[0..]`: Some(Some(len)); None = need more.
-    /// `strict` (resynchronising) only accepts the block types this reader uses.
-    fn ng_block(&self, b: &[u8], eof: bool, strict: bool) -> Option<Option<usize>> {
+    /// Classifies the pcapng block at `b[0..]`; `strict` (resynchronising) only accepts the
+    /// block types this reader uses.
+    fn ng_block(&self, b: &[u8], strict: bool) -> Blk {
         if b.len() < 12 {
-            return if eof { Some(None) } else { None };
+            return Blk::Short;
         }
         let t = self.ng32(b, 0);
         let len = self.ng32(b, 4) as usize;
         let known = !strict || matches!(t, NG_SHB | NG_IDB | NG_SPB | NG_EPB);
         if !known || len < 12 || !len.is_multiple_of(4) || len > MAX_PCAP_RECORD + 256 {
-            return Some(None);
+            return Blk::Bad;
         }
         if b.len() < len {
-            return if eof { Some(None) } else { None };
+            return Blk::Short;
         }
-        Some((self.ng32(b, len - 4) as usize == len).then_some(len))
+        if self.ng32(b, len - 4) as usize == len {
+            Blk::Ok(len)
+        } else {
+            Blk::Bad
+        }
     }
 
     /// pcapng: section header, interface descriptions, enhanced / simple packet blocks.
@@ -663,26 +677,26 @@ impl NexmonParser {
         if self.garbage_from.is_some() {
             return self.resync_ng(buf, base, eof, sink);
         }
-        let len = match self.ng_block(buf, eof, false) {
-            None => return None,
-            Some(Some(len)) => len,
-            Some(None) => {
-                let declared = self.ng32(buf, 4) as usize;
-                if eof && (12..=MAX_PCAP_RECORD + 256).contains(&declared) && buf.len() < declared {
-                    sink.error(CsiError::Truncated {
-                        format: Format::Nexmon,
-                        at: Location::Byte(base),
-                        needed: declared,
-                        available: buf.len(),
-                    });
-                    return Some(buf.len());
-                }
+        let len = match self.ng_block(buf, false) {
+            Blk::Ok(len) => len,
+            Blk::Short if !eof => return None,
+            Blk::Short => {
+                sink.error(CsiError::Truncated {
+                    format: Format::Nexmon,
+                    at: Location::Byte(base),
+                    needed: (self.ng32(buf, 4) as usize).max(12),
+                    available: buf.len(),
+                });
+                return Some(buf.len());
+            }
+            Blk::Bad => {
                 sink.error(CsiError::BadRecord {
                     format: Format::Nexmon,
                     at: Location::Byte(base),
                     reason: format!(
-                        "implausible pcapng block (type {}, length {declared})",
-                        self.ng32(buf, 0)
+                        "implausible pcapng block (type {}, length {})",
+                        self.ng32(buf, 0),
+                        self.ng32(buf, 4)
                     ),
                 });
                 return self.resync_ng(buf, base, eof, sink);
@@ -790,8 +804,8 @@ impl NexmonParser {
         let from = *self.garbage_from.get_or_insert(base);
         let mut p = if from == base { 1 } else { 0 };
         while p < buf.len() {
-            match self.ng_block(&buf[p..], eof, true) {
-                Some(Some(_)) => {
+            match self.ng_block(&buf[p..], true) {
+                Blk::Ok(_) => {
                     sink.error(CsiError::Resync {
                         format: Format::Nexmon,
                         at: Location::Byte(from),
@@ -800,8 +814,9 @@ impl NexmonParser {
                     self.garbage_from = None;
                     return Some(p);
                 }
-                Some(None) => p += 1,
-                None => return if p > 0 { Some(p) } else { None },
+                Blk::Bad => p += 1,
+                Blk::Short if eof => p += 1,
+                Blk::Short => return if p > 0 { Some(p) } else { None },
             }
         }
         sink.error(CsiError::Resync {
