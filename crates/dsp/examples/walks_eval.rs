@@ -332,7 +332,7 @@ fn run(dir: &std::path::Path, threads: usize) -> Result<(), Box<dyn std::error::
             .iter()
             .map(|&f| (f, [pos[[f, 0]], pos[[f, 1]], pos[[f, 2]]]))
             .collect();
-        let off = calibrate_on_labels(&first, &rx, &labels)?;
+        let off = calibrate_on_labels(first, &rx, &labels)?;
         for (name, geometry) in [
             ("2D at z = 1.2 m", Geometry::Plane { z: 1.2 }),
             ("3D", Geometry::Space),
@@ -351,7 +351,7 @@ fn run(dir: &std::path::Path, threads: usize) -> Result<(), Box<dyn std::error::
             if let Some(v) = env("RFLOC_HUBER") {
                 mo.huber_m = v;
             }
-            let fixes = locate_all(&first, &off, &rx, &mo);
+            let fixes = locate_all(first, &off, &rx, &mo);
             let errs: Vec<f64> = fixes
                 .iter()
                 .enumerate()

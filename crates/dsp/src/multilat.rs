@@ -129,7 +129,9 @@ pub fn locate(
             .filter(|&i| use_[i])
             .map(|i| (ranges_m[i] - dist(&fix.position, &receivers[i]) - fix.bias_m).abs())
             .fold(0.0, f64::max);
-        if !(worst > opts.outlier_m) || n_used <= n_unk + 1 {
+        if worst.partial_cmp(&opts.outlier_m) != Some(std::cmp::Ordering::Greater)
+            || n_used <= n_unk + 1
+        {
             return Ok(fix);
         }
         // leave-one-out: drop the measurement whose removal fits the rest best (a robust fit

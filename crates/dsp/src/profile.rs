@@ -218,7 +218,7 @@ pub struct PdpExtractor {
 
 impl PdpExtractor {
     pub fn new(offsets_hz: &[f64], opts: PdpOptions) -> Result<Self, DspError> {
-        if opts.n_taps == 0 || !(opts.tap_s > 0.0) {
+        if opts.n_taps == 0 || opts.tap_s.is_nan() || opts.tap_s <= 0.0 {
             return Err(DspError::InvalidOption {
                 name: "pdp",
                 why: "n_taps and tap_s must be positive".into(),

@@ -159,7 +159,7 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(est
         .estimate(&vec![Complex64::new(0.0, 0.0); f.len()])
         .is_err());
-    assert!(est.estimate(&vec![Complex64::new(1.0, 0.0); 10]).is_err());
+    assert!(est.estimate(&[Complex64::new(1.0, 0.0); 10]).is_err());
     let mut h = vec![Complex64::new(1.0, 0.0); f.len()];
     h[7] = Complex64::new(f64::NAN, 0.0);
     assert!(est.estimate(&h).is_err());

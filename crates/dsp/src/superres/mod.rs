@@ -347,7 +347,7 @@ impl PathEstimator {
         idx.sort_by(|&a, &b| alpha[b].norm_sqr().total_cmp(&alpha[a].norm_sqr()));
         let mut keep: Vec<usize> = Vec::with_capacity(n0);
         for i in idx {
-            if !(alpha[i].norm_sqr() >= thr) || !theta[i].is_finite() {
+            if alpha[i].norm_sqr().is_nan() || alpha[i].norm_sqr() < thr || !theta[i].is_finite() {
                 continue;
             }
             if keep.iter().any(|&j| (theta[j] - theta[i]).abs() < merge) {
