@@ -73,18 +73,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("no frames");
     };
     let finite = pebs.iter().filter(|p| p.is_finite()).count();
-    println!(
+    // writeln! instead of println!: a closed pipe (`| head`) is an error, not a panic
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
         "{label}: PEB ({dims}D, {}) median {:.4} m, 95th percentile {:.4} m over {} frames ({} with a finite bound)",
         if args.reflections { "LoS + reflections" } else { "line of sight" },
         median,
         p95,
         pebs.len(),
         finite
-    );
-    println!(
+    )?;
+    writeln!(
+        stdout,
         "single-path range bound at 25 dB per subcarrier on this tone plan: {:.4} m",
         range_crlb_m(&offsets, 10f64.powf(2.5))
-    );
-    println!("wrote {}", args.out.display());
+    )?;
+    writeln!(stdout, "wrote {}", args.out.display())?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! or the name of a bundled one) and write the dataset exchange format with full ground truth.
 //! The same seed gives the same bytes.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -49,8 +50,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("simulating {}", scenario.name))?;
     ds.write(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    let los = ds.truth.paths_delay_s.as_ref().map(|_| ()).is_some();
-    println!(
+    let los = ds.truth.paths_delay_s.is_some();
+    // writeln! instead of println!: a closed pipe (`| head`) is an error, not a panic
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
         "{}: {} frames × {} receivers × {} antennas × {} subcarriers ({}), seed {}, ground truth {} -> {}",
         scenario.name,
         ds.n_frames(),
@@ -61,6 +65,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.seed,
         if los { "with paths" } else { "positions only" },
         args.out.display()
-    );
+    )?;
     Ok(())
 }
