@@ -360,3 +360,114 @@ fn intel_degenerate_permutation_is_not_applied() {
     // Nrx = 2 with antennas A and C: sum 4 != 3, not applied (as read_bf_file.m).
     assert!(!intel5300::permutation(0b10_00, 2).1);
 }
+
+/// Live feeds hand over one record at a time: netlink/UDP messages (Intel), UDP datagrams
+/// (Nexmon), serial lines (ESP32), device reads (Atheros).
+#[test]
+fn live_record_apis_decode_like_files() {
+    use rfloc_csi::decode::Collect;
+    // Intel: a netlink message is the record without its 2-byte length.
+    let mac = MacHeader {
+        frame_control: 8,
+        duration: 0,
+        addr1: [1; 6],
+        addr2: [7; 6],
+        addr3: [0xff; 6],
+        seq_ctrl: 5 << 4,
+    };
+    let csi = grid((2, 2, 30), &[(3, -4), (-128, 127), (0, 1)]);
+    let bfee = intel5300::encode_bfee(&BfeeRecord {
+        timestamp_low: 9,
+        bfee_count: 1,
+        rssi_abc: [30, 31, 0],
+        noise: -95,
+        agc: 20,
+        antenna_sel: 0b01_00,
+        rate: 0x4101,
+        csi: csi.clone(),
+    });
+    let mut p = Intel5300Parser::new(ReadOptions::default());
+    assert_eq!(
+        p.decode_message(&intel5300::encode_mac(&mac, &[])[2..])
+            .unwrap(),
+        None
+    );
+    let f = p.decode_message(&bfee[2..]).unwrap().unwrap();
+    assert_eq!(f.csi, csi);
+    assert_eq!((f.source_mac, f.sequence), (Some([7; 6]), Some(5)));
+
+    // Nexmon: datagrams of 2 cores, grouped by sequence number.
+    let mut live = rfloc_csi::nexmon::NexmonUdp::new(ReadOptions::default());
+    let mut sink = Collect::default();
+    for seq in 0..3u16 {
+        for core in 0..2u8 {
+            let payload = nexmon::encode_payload(&NexmonUdpRecord {
+                header: NexmonHeader::Magic2,
+                rssi: -30,
+                frame_control: 0x88,
+                src: [1; 6],
+                seq_ctrl: seq << 4,
+                core,
+                stream: 0,
+                chanspec: 0xe02a,
+                chip_id: 0x0065,
+                words: vec![0x0001_0002; 256],
+            });
+            live.push_datagram(&payload, Some(seq as f64), &mut sink);
+        }
+    }
+    live.push_datagram(b"not csi", None, &mut sink);
+    live.flush(&mut sink);
+    assert_eq!(sink.frames.len(), 3);
+    assert_eq!(sink.frames[2].n_rx(), 2);
+    assert_eq!(sink.frames[0].csi[[1, 0, 5]], Complex32::new(2.0, 1.0));
+    assert_eq!(sink.errors.len(), 1);
+
+    // ESP32: one serial line at a time.
+    let mut e = Esp32Parser::new(ReadOptions::default());
+    let mut sink = Collect::default();
+    let line = esp32::encode_line(
+        &Esp32Line {
+            dialect: Esp32Dialect::EspCsi,
+            seq: 1,
+            mac: [1, 2, 3, 4, 5, 6],
+            rssi: -50,
+            rate: 11,
+            sig_mode: 1,
+            mcs: 0,
+            cwb: 0,
+            stbc: 0,
+            noise_floor: -90,
+            fft_gain: 0,
+            agc_gain: 0,
+            channel: 11,
+            secondary_channel: 0,
+            local_timestamp: 5,
+            len: 256,
+            first_word: 0,
+            values: (0..=255u8).map(|v| v as i8).collect(),
+        },
+        true,
+    );
+    e.push_line(&line, &mut sink);
+    e.push_line("I (99) wifi: junk", &mut sink);
+    assert_eq!((sink.frames.len(), sink.errors.len()), (1, 1));
+    assert!(!sink.frames[0].subcarriers.flags[0].contains(SubcarrierFlags::INVALID));
+    assert_eq!(sink.frames[0].carrier_hz, Some(2462e6));
+
+    // Atheros: one read of /dev/CSI_dev is the record without its length.
+    let rec = atheros::encode(
+        &AtherosRecord {
+            timestamp_tsf: 77,
+            channel_mhz: 2412,
+            rate: 0x80,
+            rssi: [40, 40, 40, 40],
+            csi: grid((1, 1, 56), &[(100, -200)]),
+            payload: vec![],
+        },
+        false,
+    );
+    let a = AtherosParser::new(ReadOptions::default());
+    let f = a.decode_record(&rec[2..], false).unwrap().unwrap();
+    assert_eq!(f.csi[[0, 0, 10]], Complex32::new(100.0, -200.0));
+}
