@@ -65,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bar.set_message(format!("loss {loss:.5}"));
             }
         }
+        Progress::Snapshot { .. } => {}
     })
     .context("training")?;
     bar.finish_and_clear();

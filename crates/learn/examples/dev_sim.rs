@@ -8,9 +8,13 @@ use rfloc_learn::selfcal::{self_calibrate, SelfCalConfig};
 fn main() {
     let name = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let frames: Option<usize> = std::env::args().nth(2).and_then(|s| s.parse().ok());
-    let sc = Scenario::from_toml_str(bundled(&name).unwrap()).unwrap();
     let t0 = std::time::Instant::now();
-    let ds = rfloc_channel::simulate(&sc, 1, frames).unwrap();
+    let ds = match bundled(&name) {
+        Some(t) => {
+            rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, frames).unwrap()
+        }
+        None => rfloc_csi::dataset::Dataset::read(std::path::Path::new(&name)).unwrap(),
+    };
     println!(
         "simulated {} frames in {:.1}s",
         ds.n_frames(),

@@ -189,6 +189,24 @@ fn joint_lm(
     iters: usize,
 ) -> f64 {
     let g_n = 4 * nr;
+    // Bounds that exclude the far-field degeneracy (a receiver kilometres above the floor with a
+    // huge negative offset turns ranges into plane waves, which fits outliers more cheaply):
+    // heights within half the scene's range spread, offsets within the observed ranges.
+    let (zmax, bmin, bmax) = {
+        let mut spread: f64 = 1.0;
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for r in 0..nr {
+            let col: Vec<f64> = frames.iter().map(|&n| m[n * nr + r]).collect();
+            let (q01, q99) = (quantile(&col, 0.01), quantile(&col, 0.99));
+            if q01.is_finite() && q99.is_finite() {
+                spread = spread.max(q99 - q01);
+                lo = lo.min(q01);
+                hi = hi.max(q99);
+            }
+        }
+        (0.5 * spread + 1.0, lo - spread, hi)
+    };
     let total_cost = |rx: &[Rx], pos: &[[f64; 3]]| -> f64 {
         frames
             .iter()
@@ -304,6 +322,8 @@ fn joint_lm(
                 for a in 0..4 {
                     rx_new[r][a] += dtheta[4 * r + a];
                 }
+                rx_new[r][2] = rx_new[r][2].clamp(-zmax, zmax);
+                rx_new[r][3] = rx_new[r][3].clamp(bmin, bmax);
             }
             let mut pos_new = pos.to_vec();
             for (k, &n) in frames.iter().enumerate() {
@@ -375,7 +395,7 @@ pub fn self_calibrate(m: &[f64], nr: usize, cfg: &SelfCalConfig) -> Option<SelfC
         .max(1.0);
     let k = cfg.subset.max(4 * nr).min(valid.len());
     let subset: Vec<usize> = (0..k).map(|i| valid[i * valid.len() / k]).collect();
-    let final_loss = Robust::NlosCauchy(cfg.cauchy_m);
+    let final_loss = Robust::Cauchy(cfg.cauchy_m);
     let mut best: Option<(f64, Vec<Rx>, Vec<[f64; 3]>)> = None;
     let mut pos = vec![[0.0; 3]; n_frames];
     for s in 0..cfg.starts.max(1) {
@@ -463,7 +483,29 @@ pub fn self_calibrate(m: &[f64], nr: usize, cfg: &SelfCalConfig) -> Option<SelfC
         positions[n] = if c1 <= c2 { x1 } else { x2 };
         all.push(n);
     }
+    // Frames whose robust fit left the receivers' neighbourhood are unexplained (every range an
+    // outlier lets the solver drift): drop them, then refine the rest jointly.
+    let drop_far = |rx: &[Rx], positions: &mut [[f64; 3]]| {
+        let cx = rx.iter().map(|r| r[0]).sum::<f64>() / nr as f64;
+        let cy = rx.iter().map(|r| r[1]).sum::<f64>() / nr as f64;
+        let radius = 1.5
+            * rx.iter()
+                .map(|r| ((r[0] - cx).powi(2) + (r[1] - cy).powi(2)).sqrt())
+                .fold(0.0, f64::max)
+                .max(1.0);
+        for p in positions.iter_mut() {
+            if p[0].is_finite() && ((p[0] - cx).powi(2) + (p[1] - cy).powi(2)).sqrt() > radius {
+                *p = [f64::NAN; 3];
+            }
+        }
+    };
+    drop_far(&rx, &mut positions);
+    let all: Vec<usize> = all
+        .into_iter()
+        .filter(|&n| positions[n][0].is_finite())
+        .collect();
     joint_lm(m, nr, &all, dims, &mut rx, &mut positions, final_loss, 40);
+    drop_far(&rx, &mut positions);
     let mut inl = 0usize;
     let mut tot = 0usize;
     let mut ss = 0.0;
