@@ -62,6 +62,10 @@ pub struct MultilatOptions {
     /// longer than the distance: a late first path, the signature of a blocked line of sight).
     /// κ = 1 is the symmetric Huber loss; κ < 1 lets NLoS ranges pull less than short ones.
     pub nlos_slope: f64,
+    /// Horizontal positions are kept inside the receivers' bounding box grown by this margin
+    /// (m): the tag is inside the site, and without the bound an inconsistent frame (e.g.
+    /// unsynchronised receivers fed to the common-bias model) can run off to hundreds of metres.
+    pub bounds_margin_m: f64,
 }
 
 impl Default for MultilatOptions {
@@ -73,6 +77,7 @@ impl Default for MultilatOptions {
             huber_m: 0.5,
             max_iterations: 50,
             nlos_slope: 0.02,
+            bounds_margin_m: 5.0,
         }
     }
 }
@@ -207,6 +212,14 @@ fn lm(
 ) -> (f64, Fix) {
     let with_bias = opts.clock == ClockModel::CommonBias;
     let nu = n_pos + usize::from(with_bias);
+    let mut lo = [f64::INFINITY; 2];
+    let mut hi = [f64::NEG_INFINITY; 2];
+    for r in rx {
+        for a in 0..2 {
+            lo[a] = lo[a].min(r[a] - opts.bounds_margin_m.max(0.0));
+            hi[a] = hi[a].max(r[a] + opts.bounds_margin_m.max(0.0));
+        }
+    }
     let mut x = start;
     let mut b = 0.0;
     let kappa = opts.nlos_slope.clamp(1e-3, 1.0);
@@ -267,6 +280,9 @@ fn lm(
         let mut x2 = x;
         for a in 0..n_pos {
             x2[a] += dx[a];
+        }
+        for a in 0..2 {
+            x2[a] = x2[a].clamp(lo[a], hi[a]);
         }
         let b2 = if with_bias { b + dx[n_pos] } else { 0.0 };
         let c2 = cost_of(&x2, b2);
@@ -361,5 +377,19 @@ mod tests {
             locate(&[f64::NAN, 1.0, f64::NAN, f64::NAN], &rx(), &o, 7),
             Err(DspError::TooFewRanges { frame: 7, .. })
         ));
+    }
+
+    #[test]
+    fn positions_stay_inside_the_site() {
+        // inconsistent ranges (far too long) must not send the solution hundreds of metres away
+        let r = vec![300.0, 10.0, 250.0, 5.0];
+        let o = MultilatOptions {
+            geometry: Geometry::Plane { z: 1.2 },
+            clock: ClockModel::CommonBias,
+            ..Default::default()
+        };
+        let f = locate(&r, &rx(), &o, 0).unwrap();
+        assert!(f.position[0] >= 0.3 - 5.0 - 1e-9 && f.position[0] <= 19.7 + 5.0 + 1e-9);
+        assert!(f.position[1] >= 0.3 - 5.0 - 1e-9 && f.position[1] <= 14.7 + 5.0 + 1e-9);
     }
 }
