@@ -134,14 +134,31 @@ fn plausible(b: &[u8], be: bool) -> bool {
 /// Byte order and start offset of an Atheros log, from its first record: `(big_endian, offset)`.
 /// Offset 1 is csiread `AtherosPull10`'s leading endianness flag byte.
 pub fn detect_endianness(data: &[u8]) -> Option<(bool, usize)> {
-    for off in [0usize, 1] {
-        if off == 1 && data.first() != Some(&0xff) && data.first() != Some(&0x00) {
-            continue;
-        }
-        let b = data.get(off..)?;
-        for be in [false, true] {
-            if plausible(b, be) {
-                return Some((be, off));
+    let starts = |off: usize| off == 0 || matches!(data.first(), Some(0xff | 0x00));
+    // Exact lengths first, then records with trailing bytes whose successor also parses.
+    for strict in [true, false] {
+        for off in [0usize, 1] {
+            if !starts(off) {
+                continue;
+            }
+            let Some(b) = data.get(off..) else {
+                continue;
+            };
+            for be in [false, true] {
+                let ok = if strict {
+                    plausible(b, be)
+                } else {
+                    match check(b, be, false) {
+                        Ok((len, _)) => match b.get(2 + len..) {
+                            None | Some([]) => true,
+                            Some(next) => check(next, be, false).is_ok(),
+                        },
+                        Err(_) => false,
+                    }
+                };
+                if ok {
+                    return Some((be, off));
+                }
             }
         }
     }
@@ -367,18 +384,44 @@ impl RecordParser for AtherosParser {
             });
             return Some(buf.len());
         }
-        // recvCSI writes exactly header + CSI + payload; a longer length field is damage, and
-        // trusting it would swallow the records after it.
+        // recvCSI's samples hold exactly header + CSI + payload. A longer length field is
+        // accepted only when the next record starts right after it (or the input ends there):
+        // other builds may append bytes, but a damaged length must not swallow good records.
         let (buf_len, _) = match check(buf, be, true) {
             Ok(x) => x,
-            Err(reason) => {
-                sink.error(CsiError::BadRecord {
-                    format: Format::Atheros,
-                    at: Location::Byte(base),
-                    reason,
-                });
-                return self.resync(buf, base, eof, sink);
-            }
+            Err(reason) => match check(buf, be, false) {
+                Ok((len, c)) if buf.len() >= 2 + len => {
+                    let rest = &buf[2 + len..];
+                    if rest.is_empty() && !eof {
+                        return None;
+                    }
+                    if rest.len() < 2 + HEADER && !rest.is_empty() && !eof {
+                        return None;
+                    }
+                    if rest.is_empty()
+                        || (eof && rest.len() < 2 + HEADER)
+                        || check(rest, be, false).is_ok()
+                    {
+                        (len, c)
+                    } else {
+                        sink.error(CsiError::BadRecord {
+                            format: Format::Atheros,
+                            at: Location::Byte(base),
+                            reason,
+                        });
+                        return self.resync(buf, base, eof, sink);
+                    }
+                }
+                Ok(_) if !eof => return None,
+                _ => {
+                    sink.error(CsiError::BadRecord {
+                        format: Format::Atheros,
+                        at: Location::Byte(base),
+                        reason,
+                    });
+                    return self.resync(buf, base, eof, sink);
+                }
+            },
         };
         let total = 2 + buf_len;
         if buf.len() < total {

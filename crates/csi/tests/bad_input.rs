@@ -253,6 +253,32 @@ fn atheros_absurd_length_is_an_error_and_the_rest_is_read() {
 }
 
 #[test]
+fn atheros_records_with_trailing_bytes_are_read_when_framing_holds() {
+    use rfloc_csi::atheros::{self, AtherosRecord};
+    // Records whose length field counts 2 extra trailing bytes (as some builds may write).
+    let mut data = vec![];
+    for i in 0..4u64 {
+        let mut r = atheros::encode(
+            &AtherosRecord {
+                timestamp_tsf: i,
+                channel_mhz: 2437,
+                rate: 0x8f,
+                rssi: [50, 40, 45, 30],
+                csi: Array3::from_elem((1, 1, 56), Complex32::new(3.0, -3.0)),
+                payload: vec![0; 10],
+            },
+            false,
+        );
+        let len = u16::from_le_bytes([r[0], r[1]]) + 2;
+        r[..2].copy_from_slice(&len.to_le_bytes());
+        r.extend_from_slice(&[0xab, 0xcd]);
+        data.extend(r);
+    }
+    let (frames, errors) = atheros::read(&data[..], &ReadOptions::default());
+    assert_eq!((frames.len(), errors.len()), (4, 0), "{errors:?}");
+}
+
+#[test]
 fn wrong_magic_is_a_typed_error() {
     // pcap with a damaged global magic.
     let mut pcap = rfloc_csi::nexmon::encode_pcap_header();
