@@ -134,9 +134,16 @@ fn plausible(b: &[u8], be: bool) -> bool {
 /// Byte order and start offset of an Atheros log, from its first record: `(big_endian, offset)`.
 /// Offset 1 is csiread `AtherosPull10`'s leading endianness flag byte.
 pub fn detect_endianness(data: &[u8]) -> Option<(bool, usize)> {
+    detect_order(data, &[true, false])
+}
+
+/// Bytes a stream waits for before the lenient detection pass: two maximal records.
+const DETECT_NEED: usize = 2 * (2 + 65_535) + 1;
+
+fn detect_order(data: &[u8], passes: &[bool]) -> Option<(bool, usize)> {
     let starts = |off: usize| off == 0 || matches!(data.first(), Some(0xff | 0x00));
     // Exact lengths first, then records with trailing bytes whose successor also parses.
-    for strict in [true, false] {
+    for &strict in passes {
         for off in [0usize, 1] {
             if !starts(off) {
                 continue;
@@ -149,8 +156,10 @@ pub fn detect_endianness(data: &[u8]) -> Option<(bool, usize)> {
                     plausible(b, be)
                 } else {
                     match check(b, be, false) {
+                        // The next record must be there to vouch for this one's length.
                         Ok((len, _)) => match b.get(2 + len..) {
-                            None | Some([]) => true,
+                            None => false,
+                            Some([]) => true,
                             Some(next) => check(next, be, false).is_ok(),
                         },
                         Err(_) => false,
@@ -352,7 +361,14 @@ impl RecordParser for AtherosParser {
             }
             self.started = true;
             if self.big_endian.is_none() {
-                match detect_endianness(buf) {
+                let exact = detect_order(buf, &[true]);
+                if exact.is_none() && !eof && buf.len() < DETECT_NEED {
+                    // The lenient pass needs the following record: decide on the same bytes a
+                    // whole-file read would see.
+                    self.started = false;
+                    return None;
+                }
+                match exact.or_else(|| detect_order(buf, &[false])) {
                     Some((be, off)) => {
                         self.big_endian = Some(be);
                         if off > 0 {
