@@ -12,6 +12,16 @@
 //! ([`superres`]), and commodity receivers need their timing/phase/AGC impairments handled
 //! ([`sanitize`]). Pure computation: no I/O, no printing; every bad input is a [`DspError`].
 //!
+//! Where things are:
+//! - [`sanitize`]: tone grid and interpolation of missing tones, delay/phase/AGC removal,
+//!   per-receiver offset calibration;
+//! - [`profile`]: FFT delay profiles and fixed-length PDP features ([`pdp_features`],
+//!   [`PdpExtractor`]) for the encoder;
+//! - [`superres`]: ESPRIT / MUSIC with model order, LS gains, optional ML refinement, CRLB per
+//!   path ([`estimate_paths`], [`PathEstimator`]); [`first_path`] picks a credible first arrival;
+//! - [`smooth`]: robust track smoothing of delays over time;
+//! - [`multilat`] and [`baseline`]: the classical localisation yardstick and error statistics.
+//!
 //! Quick use:
 //! ```
 //! use rfloc_dsp::{estimate_paths, first_path, EstimatorOptions, FirstPathOptions};

@@ -43,7 +43,7 @@ impl HermitianEigen {
     }
 
     /// Decomposes `a` (column-major, lower triangle used). Writes eigenvalues (decreasing) into
-    /// `values` and eigenvectors column-major (`n×n`, column i ↔ values[i]) into `vectors`.
+    /// `values` and eigenvectors column-major (`n×n`, column `i` ↔ `values[i]`) into `vectors`.
     pub fn compute(
         &mut self,
         a: &[Complex64],
