@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub truth: PathBuf,
     /// Hall size `X,Y,Z` (m), corner at the origin: the walls the mirror images are taken in.
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     pub hall: Option<Vec<f64>>,
 }
 
@@ -62,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let iso = fit_isometry(&a, &b, &w, true);
     let hall = match &args.hall {
+        Some(h) if h.len() != 3 => bail!("--hall needs three sizes X,Y,Z, got {}", h.len()),
         Some(h) => [[0.0, 0.0, 0.0], [h[0], h[1], h[2]]],
         None => {
             let mut lo = [f64::INFINITY; 3];
