@@ -21,7 +21,11 @@ fn main() {
         t0.elapsed().as_secs_f64()
     );
     let t0 = std::time::Instant::now();
-    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    let mut po = PathOptions::default();
+    if let Ok(v) = std::env::var("FIRST_DB") {
+        po.first_rel_power_db = v.parse().unwrap();
+    }
+    let ps = extract_paths(&ds, &po, &|_| {}).unwrap();
     println!(
         "paths in {:.1}s, skipped {}",
         t0.elapsed().as_secs_f64(),

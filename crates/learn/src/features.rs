@@ -86,7 +86,7 @@ impl Default for PathOptions {
     fn default() -> Self {
         Self {
             max_paths: 8,
-            first_rel_power_db: -15.0,
+            first_rel_power_db: -30.0,
             threads: 2,
             refine_iterations: 6,
         }
