@@ -25,7 +25,19 @@ fn main() {
     if let Ok(v) = std::env::var("FIRST_DB") {
         po.first_rel_power_db = v.parse().unwrap();
     }
-    let ps = extract_paths(&ds, &po, &|_| {}).unwrap();
+    let mut ps = extract_paths(&ds, &po, &|_| {}).unwrap();
+    if let Ok(t) = std::env::var("LOS_DB") {
+        let t: f64 = t.parse().unwrap();
+        let (nr, p) = (ps.n_receivers, ps.max_paths);
+        let mut kept = 0;
+        for i in 0..ps.n_frames { for j in 0..nr {
+            let f = ps.first_m[i*nr+j];
+            let o = (i*nr+j)*p;
+            let pw = (0..p).find(|&k| (ps.range_m[o+k]-f).abs() < 1e-9).map(|k| ps.power_db[o+k]).unwrap_or(-99.0);
+            if pw < -t { ps.first_m[i*nr+j] = f64::NAN; } else if f.is_finite() { kept += 1; }
+        }}
+        println!("LOS_DB {t}: kept {kept} of {}", ps.n_frames*nr);
+    }
     println!(
         "paths in {:.1}s, skipped {}",
         t0.elapsed().as_secs_f64(),
