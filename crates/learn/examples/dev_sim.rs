@@ -30,13 +30,22 @@ fn main() {
         let t: f64 = t.parse().unwrap();
         let (nr, p) = (ps.n_receivers, ps.max_paths);
         let mut kept = 0;
-        for i in 0..ps.n_frames { for j in 0..nr {
-            let f = ps.first_m[i*nr+j];
-            let o = (i*nr+j)*p;
-            let pw = (0..p).find(|&k| (ps.range_m[o+k]-f).abs() < 1e-9).map(|k| ps.power_db[o+k]).unwrap_or(-99.0);
-            if pw < -t { ps.first_m[i*nr+j] = f64::NAN; } else if f.is_finite() { kept += 1; }
-        }}
-        println!("LOS_DB {t}: kept {kept} of {}", ps.n_frames*nr);
+        for i in 0..ps.n_frames {
+            for j in 0..nr {
+                let f = ps.first_m[i * nr + j];
+                let o = (i * nr + j) * p;
+                let pw = (0..p)
+                    .find(|&k| (ps.range_m[o + k] - f).abs() < 1e-9)
+                    .map(|k| ps.power_db[o + k])
+                    .unwrap_or(-99.0);
+                if pw < -t {
+                    ps.first_m[i * nr + j] = f64::NAN;
+                } else if f.is_finite() {
+                    kept += 1;
+                }
+            }
+        }
+        println!("LOS_DB {t}: kept {kept} of {}", ps.n_frames * nr);
     }
     println!(
         "paths in {:.1}s, skipped {}",

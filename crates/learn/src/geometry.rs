@@ -52,7 +52,8 @@ impl Robust {
             Robust::Cauchy(d) => 0.5 * d * d * (1.0 + (e / d) * (e / d)).ln(),
             Robust::NlosCauchy(d) => {
                 if e <= 0.0 {
-                    0.5 * e * e
+                    // Huber at 3δ: early spurious paths exist (super-resolution artefacts)
+                    Robust::Huber(3.0 * d).rho(e)
                 } else {
                     0.5 * d * d * (1.0 + (e / d) * (e / d)).ln()
                 }
@@ -75,7 +76,7 @@ impl Robust {
             Robust::Cauchy(d) => 1.0 / (1.0 + (e / d) * (e / d)),
             Robust::NlosCauchy(d) => {
                 if e <= 0.0 {
-                    1.0
+                    Robust::Huber(3.0 * d).weight(e)
                 } else {
                     1.0 / (1.0 + (e / d) * (e / d))
                 }
