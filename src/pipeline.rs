@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Context};
 use rfloc_anchor::accuracy::Accuracy;
-use rfloc_anchor::align::{AlignOptions, Alignment, Dims};
+use rfloc_anchor::align::{AlignOptions, Alignment, Dims, RigidTransform};
 use rfloc_anchor::labels::anchor_with_labels;
 use rfloc_anchor::track::{track_anchored, TrackOptions};
 use rfloc_csi::dataset::{Dataset, PositionRow};
@@ -36,6 +36,23 @@ pub fn dims_of(model: &Model) -> Dims {
         Dims::Three
     } else {
         Dims::Two
+    }
+}
+
+/// The identity as an exact alignment (no label noise): tracking in the model's own frame.
+pub fn identity_alignment(dims: Dims) -> Alignment {
+    Alignment {
+        transform: RigidTransform::identity(dims),
+        residuals: Vec::new(),
+        inliers: Vec::new(),
+        rms: 0.0,
+        other_handedness_rms: 0.0,
+        sigma: Some(0.0),
+        spread_ratio: 1.0,
+        label_centroid: [0.0; 3],
+        // Any non-degenerate scatter: with zero label noise the transform variance is zero.
+        label_scatter: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        n_inliers: 1,
     }
 }
 

@@ -156,6 +156,27 @@ fn simulate_train_anchor_locate_eval() {
     ]))
     .unwrap();
     assert!(ev["metrics"]["frames"].as_u64().unwrap() > 800);
+
+    let tracked = dir.path().join("tracked.csv");
+    let said = rfloc(&[
+        "locate",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--out",
+        path(&tracked),
+        "--track",
+    ]);
+    assert!(said.contains("site frame, tracked"), "{said}");
+    let ev2: serde_json::Value = serde_json::from_str(&rfloc(&[
+        "eval",
+        path(&tracked),
+        "--truth",
+        path(&ds),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(ev2["metrics"]["frames"], ev["metrics"]["frames"]);
 }
 
 /// Bad input is an error with a message, not a panic.

@@ -8,7 +8,11 @@ use anyhow::Context;
 use rfloc_csi::dataset::{write_positions_csv, Dataset, PositionRow};
 use rfloc_learn::Model;
 
-use crate::pipeline::{anchoring_of, dims_of, place};
+use rfloc_anchor::track::TrackOptions;
+
+use crate::pipeline::{
+    anchoring_of, dims_of, identity_alignment, place, smooth, Anchoring, ANCHORING_VERSION,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,31 +27,63 @@ pub struct Args {
     /// Skip the analysis-by-synthesis refinement (encoder output only).
     #[arg(long)]
     pub no_refine: bool,
+    /// Smooth each track with a Kalman/RTS smoother (constant velocity, per-frame accuracy).
+    #[arg(long)]
+    pub track: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
-    let ds = Dataset::read_blind(&args.dataset).with_context(|| format!("reading {}", args.dataset.display()))?;
+    let model =
+        Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let ds = Dataset::read_blind(&args.dataset)
+        .with_context(|| format!("reading {}", args.dataset.display()))?;
     let t0 = std::time::Instant::now();
     let located = model.locate(&ds, !args.no_refine).context("locating")?;
     let secs = t0.elapsed().as_secs_f64();
     let anchoring = anchoring_of(&model)?;
     let frames: Vec<usize> = (0..located.len()).collect();
-    let placed = place(&located, &frames, anchoring.as_ref(), dims_of(&model));
-    let rows: Vec<PositionRow> = placed
-        .iter()
-        .map(|p| {
-            let mut row = PositionRow::new(p.frame, p.xyz);
-            row.extra.push(("accuracy_m".into(), p.accuracy_m));
-            row
-        })
-        .collect();
-    write_positions_csv(&args.out, &rows).with_context(|| format!("writing {}", args.out.display()))?;
+    let dims = dims_of(&model);
+    let placed = match (&anchoring, args.track) {
+        (_, false) => place(&located, &frames, anchoring.as_ref(), dims),
+        (Some(a), true) => smooth(
+            &located,
+            &frames,
+            a,
+            &ds,
+            &TrackOptions {
+                dims,
+                ..TrackOptions::default()
+            },
+        )?,
+        (None, true) => {
+            // Model frame: the identity is the transform, and it carries no uncertainty.
+            let identity = Anchoring {
+                version: ANCHORING_VERSION,
+                dataset: ds.meta.name.clone(),
+                label_frames: Vec::new(),
+                alignment: identity_alignment(dims),
+            };
+            smooth(
+                &located,
+                &frames,
+                &identity,
+                &ds,
+                &TrackOptions {
+                    dims,
+                    ..TrackOptions::default()
+                },
+            )?
+        }
+    };
+    let rows: Vec<PositionRow> = crate::pipeline::rows(&placed);
+    write_positions_csv(&args.out, &rows)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     println!(
-        "{} frames located in {:.2} s ({} frame) -> {}",
+        "{} frames located in {:.2} s ({} frame{}) -> {}",
         rows.len(),
         secs,
         if anchoring.is_some() { "site" } else { "model" },
+        if args.track { ", tracked" } else { "" },
         args.out.display()
     );
     Ok(())
