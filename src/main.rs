@@ -13,7 +13,11 @@ mod report;
 mod report_figures;
 
 #[derive(Parser)]
-#[command(name = "rfloc", version, about = "Survey-free indoor positioning from radio CSI")]
+#[command(
+    name = "rfloc",
+    version,
+    about = "Survey-free indoor positioning from radio CSI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -29,15 +29,28 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
-    let ds = Dataset::read(&args.truth).with_context(|| format!("reading {}", args.truth.display()))?;
+    let model =
+        Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let ds =
+        Dataset::read(&args.truth).with_context(|| format!("reading {}", args.truth.display()))?;
     let Some(rx_true) = ds.meta.receiver_positions() else {
-        bail!("{}: meta.json has no receiver positions", args.truth.display());
+        bail!(
+            "{}: meta.json has no receiver positions",
+            args.truth.display()
+        );
     };
     if rx_true.len() != model.meta.receivers.len() {
-        bail!("model has {} receivers, dataset {}", model.meta.receivers.len(), rx_true.len());
+        bail!(
+            "model has {} receivers, dataset {}",
+            model.meta.receivers.len(),
+            rx_true.len()
+        );
     }
-    let truth = ds.truth.positions.as_ref().context("dataset has no positions.npy")?;
+    let truth = ds
+        .truth
+        .positions
+        .as_ref()
+        .context("dataset has no positions.npy")?;
     let located = model.locate(&ds.blind(), true).context("locating")?;
     let dims = model.meta.dims;
     // Tag plane height (2D models put the tag plane at z = 0).
@@ -47,7 +60,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let step = (located.len() / 2000).max(1);
     for (i, l) in located.iter().enumerate().step_by(step) {
         a.push(l.position);
-        b.push([truth[[i, 0]], truth[[i, 1]], if dims == 2 { 0.0 } else { truth[[i, 2]] }]);
+        b.push([
+            truth[[i, 0]],
+            truth[[i, 1]],
+            if dims == 2 { 0.0 } else { truth[[i, 2]] },
+        ]);
     }
     // Receivers count as much as all positions together.
     let wpos = 1.0;
@@ -57,7 +74,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let p = rx.anchors[0].position;
         // in 2D the learned height's sign is free: compare |height| in the tag-plane frame
         a.push(if dims == 2 { [p[0], p[1], 0.0] } else { p });
-        b.push(if dims == 2 { [rx_true[r][0], rx_true[r][1], 0.0] } else { rx_true[r] });
+        b.push(if dims == 2 {
+            [rx_true[r][0], rx_true[r][1], 0.0]
+        } else {
+            rx_true[r]
+        });
         w.push(wrx);
     }
     let iso = fit_isometry(&a, &b, &w, true);
@@ -84,13 +105,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let t = rx_true[r];
         let to_site = |p: [f64; 3]| -> [f64; 3] {
             let q = iso.apply(&[p[0], p[1], 0.0]);
-            let z = if dims == 2 { tag_z + p[2].abs() } else { iso.apply(&p)[2] };
+            let z = if dims == 2 {
+                tag_z + p[2].abs()
+            } else {
+                iso.apply(&p)[2]
+            };
             [q[0], q[1], z]
         };
         let p = to_site(rx.anchors[0].position);
         let exy = ((p[0] - t[0]).powi(2) + (p[1] - t[1]).powi(2)).sqrt();
         rx_err.push(dist(&p, &t));
-        println!("{:<9} {:>8.3} {:>13.3} {:>9.3} {:>8}", rx.id, exy, (p[2] - t[2]).abs(), rx.offset_m, rx.anchors.len());
+        println!(
+            "{:<9} {:>8.3} {:>13.3} {:>9.3} {:>8}",
+            rx.id,
+            exy,
+            (p[2] - t[2]).abs(),
+            rx.offset_m,
+            rx.anchors.len()
+        );
         // first-order images of the true receiver in the six faces of the hall box
         let mut images = Vec::new();
         for k in 0..3 {
@@ -103,14 +135,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         for an in rx.anchors.iter().skip(1) {
             let q = to_site(an.position);
-            let e = images.iter().map(|im| dist(&q, im)).fold(f64::INFINITY, f64::min);
+            let e = images
+                .iter()
+                .map(|im| dist(&q, im))
+                .fold(f64::INFINITY, f64::min);
             anchor_err.push(e);
-            println!("  anchor ({:7.2},{:7.2},{:6.2}) support {:>5}  nearest first-order image {:.3} m", q[0], q[1], q[2], an.support, e);
+            println!(
+                "  anchor ({:7.2},{:7.2},{:6.2}) support {:>5}  nearest first-order image {:.3} m",
+                q[0], q[1], q[2], an.support, e
+            );
         }
     }
-    println!("receivers: median 3D error {:.3} m, max {:.3} m", quantile(&rx_err, 0.5), quantile(&rx_err, 1.0));
+    println!(
+        "receivers: median 3D error {:.3} m, max {:.3} m",
+        quantile(&rx_err, 0.5),
+        quantile(&rx_err, 1.0)
+    );
     if !anchor_err.is_empty() {
-        println!("mirror anchors: {} found, median distance to the nearest first-order image {:.3} m", anchor_err.len(), quantile(&anchor_err, 0.5));
+        println!(
+            "mirror anchors: {} found, median distance to the nearest first-order image {:.3} m",
+            anchor_err.len(),
+            quantile(&anchor_err, 0.5)
+        );
     }
     Ok(())
 }

@@ -1,18 +1,18 @@
 //! One module per subcommand: `Args` (clap) and `run(args) -> anyhow::Result<()>`.
 // @@modules (one `pub mod name;` per subcommand; keep this marker)
-pub mod train;
-pub mod locate;
-pub mod eval_map;
 pub mod anchor;
-pub mod demo;
-pub mod eval_labels;
-pub mod report;
-pub mod paths;
 pub mod baseline;
-pub mod simulate;
-pub mod crlb;
-pub mod plot;
 pub mod convert;
-pub mod inspect;
+pub mod crlb;
+pub mod demo;
 pub mod eval;
+pub mod eval_labels;
+pub mod eval_map;
+pub mod inspect;
 pub mod labels;
+pub mod locate;
+pub mod paths;
+pub mod plot;
+pub mod report;
+pub mod simulate;
+pub mod train;

@@ -34,7 +34,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let ds = Dataset::read_blind(&args.dataset)
         .with_context(|| format!("reading {}", args.dataset.display()))?;
-    let mut cfg = TrainConfig { dims: args.dims as usize, seed: args.seed, ..TrainConfig::default() };
+    let mut cfg = TrainConfig {
+        dims: args.dims as usize,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
     if let Some(e) = args.epochs {
         cfg.epochs = e;
     }
@@ -55,7 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bar.set_position(0);
             bar.set_message("");
         }
-        Progress::Step { stage: s, step, total, loss } => {
+        Progress::Step {
+            stage: s,
+            step,
+            total,
+            loss,
+        } => {
             if s != stage {
                 return;
             }
@@ -69,7 +78,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
     .context("training")?;
     bar.finish_and_clear();
-    model.save(&args.out).with_context(|| format!("saving {}", args.out.display()))?;
+    model
+        .save(&args.out)
+        .with_context(|| format!("saving {}", args.out.display()))?;
     let m = &model.meta.metrics;
     println!(
         "trained on {} frames ({} held out, tracks {:?}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {} anchors",
