@@ -29,7 +29,7 @@ use crate::model::{
     AnchorInfo, Model, ModelMeta, ReceiverMap, TrainMetrics, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
-use crate::selfcal::{self_calibrate, SelfCalConfig};
+use crate::selfcal::{self_calibrate_tracks, Motion, SelfCalConfig};
 
 /// The burn device training and inference run on: flex (CPU) by default, wgpu with `gpu`.
 pub fn default_device() -> Device {
@@ -270,8 +270,17 @@ pub fn train_recording(
         subset: cfg.selfcal_subset,
         seed: cfg.seed,
         cauchy_m: cfg.delta_m,
+        one_sided: true,
     };
-    let cal = self_calibrate(&ps.first_m, nr, &sc_cfg).ok_or_else(|| {
+    let t_train: Vec<f64> = train_idx.iter().map(|&i| rec.timestamps[i]).collect();
+    let k_train: Vec<i32> = train_idx.iter().map(|&i| rec.track_ids[i]).collect();
+    let motion = Motion {
+        timestamps: &t_train,
+        track_ids: &k_train,
+        max_speed_mps: cfg.max_speed_mps,
+        weight: cfg.motion_weight,
+    };
+    let cal = self_calibrate_tracks(&ps.first_m, nr, &sc_cfg, Some(&motion)).ok_or_else(|| {
         LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
     })?;
     let mut pos = cal.positions.clone();
