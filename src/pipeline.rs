@@ -30,6 +30,15 @@ pub struct Anchoring {
     pub alignment: Alignment,
 }
 
+impl Anchoring {
+    /// The smallest per-axis σ (m) a model position may claim: the model-frame noise that the
+    /// labels' own residuals show (`Alignment::sigma`, degrees of freedom removed). A model's
+    /// self-reported σ comes from its range fit and cannot see a wrong map; the labels can.
+    pub fn sigma_floor(&self) -> f64 {
+        self.alignment.sigma.unwrap_or(self.alignment.rms)
+    }
+}
+
 /// The anchor crate's dimension for a model of `dims` (2 or 3).
 pub fn dims_of(model: &Model) -> Dims {
     if model.meta.dims == 3 {
@@ -121,7 +130,8 @@ pub fn place(
             let (xyz, sigma) = match anchoring {
                 Some(a) => (
                     a.alignment.transform.apply(l.position),
-                    a.alignment.position_sigma(l.position, l.accuracy_m, None),
+                    a.alignment
+                        .position_sigma(l.position, l.accuracy_m.max(a.sigma_floor()), None),
                 ),
                 None => (l.position, l.accuracy_m),
             };
@@ -147,9 +157,10 @@ pub fn smooth(
     opts: &TrackOptions,
 ) -> anyhow::Result<Vec<Positioned>> {
     let model_xyz: Vec<[f64; 3]> = frames.iter().map(|&f| located[f].position).collect();
+    let floor = anchoring.sigma_floor().max(1e-4);
     let model_sigma: Vec<f64> = frames
         .iter()
-        .map(|&f| located[f].accuracy_m.max(1e-4))
+        .map(|&f| located[f].accuracy_m.max(floor))
         .collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();

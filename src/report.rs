@@ -344,12 +344,12 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     // 9. Label efficiency (with and without tracking).
     ui.stage("label efficiency");
     let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
-    let sigma: Vec<f64> = located.iter().map(|l| l.accuracy_m).collect();
     let timestamps = ds.timestamps.to_vec();
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
-            sigma: Some(&sigma),
+            // Each draw's own label residuals set the σ, as `rfloc anchor` does.
+            sigma: None,
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,

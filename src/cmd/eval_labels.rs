@@ -60,14 +60,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let located = model.locate(&ds.blind(), true).context("locating")?;
     let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
-    let sigma: Vec<f64> = located.iter().map(|l| l.accuracy_m).collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();
     let dims = dims_of(&model);
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
-            sigma: Some(&sigma),
+            // Each draw's own label residuals set the σ, as `rfloc anchor` does.
+            sigma: None,
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,
