@@ -14,9 +14,39 @@
 //! spurious estimates), and anchors that explain nothing cost nothing (blocked paths).
 
 use burn::module::Param;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A linear layer `inputs → outputs` with weight and bias drawn from `U(−k, k)`, `k = 1/√inputs`
+/// (burn's default initialiser) but from `rng`: burn's own initialiser draws from a process-wide
+/// RNG seeded from entropy, so two trainings with the same seed would start differently.
+pub fn seeded_linear(
+    inputs: usize,
+    outputs: usize,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> Linear {
+    let k = 1.0 / (inputs.max(1) as f64).sqrt();
+    let w: Vec<f32> = (0..inputs * outputs)
+        .map(|_| rng.random_range(-k..k) as f32)
+        .collect();
+    let b: Vec<f32> = (0..outputs)
+        .map(|_| rng.random_range(-k..k) as f32)
+        .collect();
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(
+            TensorData::new(w, [inputs, outputs]),
+            device,
+        )),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [outputs]),
+            device,
+        ))),
+    }
+}
 
 /// Physics decoder: the learned map.
 #[derive(Module, Debug)]
@@ -33,21 +63,34 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder with the given anchors (`[R·M][3]`) and offsets; the augmentation starts at zero.
     pub fn new(anchors: &[[f64; 3]], offsets: &[f64], hidden: usize, device: &Device) -> Self {
+        Self::with_seed(anchors, offsets, hidden, 0, device)
+    }
+
+    /// [`Decoder::new`] with the augmentation's hidden layer drawn from `seed`.
+    pub fn with_seed(
+        anchors: &[[f64; 3]],
+        offsets: &[f64],
+        hidden: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let a = anchors.len();
         let flat: Vec<f32> = anchors
             .iter()
             .flat_map(|v| v.iter().map(|x| *x as f32))
             .collect();
         let off: Vec<f32> = offsets.iter().map(|x| *x as f32).collect();
-        let mut aug_out = LinearConfig::new(hidden, a).init(device);
-        aug_out.weight = Param::from_tensor(Tensor::zeros(aug_out.weight.dims(), device));
+        let aug_in = seeded_linear(3, hidden, &mut rng, device);
+        let mut aug_out = seeded_linear(hidden, a, &mut rng, device);
+        aug_out.weight = Param::from_tensor(Tensor::zeros([hidden, a], device));
         Self {
             anchors: Param::from_tensor(Tensor::from_data(TensorData::new(flat, [a, 3]), device)),
             offsets: Param::from_tensor(Tensor::from_data(
                 TensorData::new(off, [offsets.len()]),
                 device,
             )),
-            aug_in: LinearConfig::new(3, hidden).init(device),
+            aug_in,
             aug_out,
         }
     }
@@ -156,11 +199,23 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(inputs: usize, hidden: usize, dims: usize, device: &Device) -> Self {
+        Self::with_seed(inputs, hidden, dims, 0, device)
+    }
+
+    /// [`Encoder::new`] with the weights drawn from `seed` (same seed, same network).
+    pub fn with_seed(
+        inputs: usize,
+        hidden: usize,
+        dims: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         Self {
-            l1: LinearConfig::new(inputs, hidden).init(device),
-            l2: LinearConfig::new(hidden, hidden).init(device),
-            l3: LinearConfig::new(hidden, hidden).init(device),
-            out: LinearConfig::new(hidden, dims).init(device),
+            l1: seeded_linear(inputs, hidden, &mut rng, device),
+            l2: seeded_linear(hidden, hidden, &mut rng, device),
+            l3: seeded_linear(hidden, hidden, &mut rng, device),
+            out: seeded_linear(hidden, dims, &mut rng, device),
         }
     }
 

@@ -234,7 +234,42 @@ struct MapFit {
 }
 
 /// Trains on extracted path sets (the part of [`train`] after feature extraction).
+///
+/// Deterministic for a given `cfg.seed`: the network weights are drawn from the seed (see
+/// [`crate::nets::seeded_linear`]) and the burn stages run on a dedicated one-thread rayon pool,
+/// because the flex backend's parallel reductions and matrix products otherwise split work
+/// between threads in an order that varies from run to run, and float sums are not associative.
+/// Progress events cross from the training thread through a bounded channel.
 pub fn train_recording(
+    rec: &Recording,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| LearnError::Config(format!("one-thread training pool: {e}")))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Progress>(256);
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            pool.install(|| {
+                train_recording_on_pool(rec, cfg, &mut |p| {
+                    // the receiver lives until this thread ends; a failed send only loses a report
+                    let _ = tx.send(p);
+                })
+            })
+        });
+        for p in rx {
+            progress(p);
+        }
+        match worker.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+fn train_recording_on_pool(
     rec: &Recording,
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
@@ -348,7 +383,13 @@ pub fn train_recording(
     let amask = anchor_mask(&valid, nr, m_slots, &device);
     let mut fit = MapFit {
         latent: Latent::new(&pos, dims, &device),
-        decoder: Decoder::new(&slots, &cal.offsets_m, cfg.aug_hidden, &device),
+        decoder: Decoder::with_seed(
+            &slots,
+            &cal.offsets_m,
+            cfg.aug_hidden,
+            cfg.seed ^ 0xdec0,
+            &device,
+        ),
     };
     // consecutive frames of one track for the speed prior
     let mut pa = Vec::new();
@@ -475,7 +516,7 @@ pub fn train_recording(
     let feats_hold = norm.encode_all(&ps_hold);
     let decoder_train = fit.decoder.clone().train();
     let decoder_eval = fit.decoder.clone();
-    let mut encoder = Encoder::new(width, cfg.hidden, dims, &device);
+    let mut encoder = Encoder::with_seed(width, cfg.hidden, dims, cfg.seed ^ 0xe1c0, &device);
     let mut eopt = AdamConfig::new().init();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..nt).collect();
