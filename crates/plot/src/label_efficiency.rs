@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use crate::error::PlotError;
 use crate::render::{render, DrawFail, Figure};
 use crate::style::{
-    chart_on, draw_mesh, series_color, text, titled, LogAxes, Marker, Shape, LEGEND_PX,
+    chart_on, draw_inset_legend, draw_mesh, series_color, titled, LogAxes, Marker, Shape,
 };
 use crate::types::FigureSize;
 
@@ -177,16 +177,7 @@ impl Prepared<'_> {
                 )?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .margin(12)
-            .legend_area_size(34)
-            .label_font(text(LEGEND_PX))
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(0xB0, 0xB0, 0xB0))
-            .draw()?;
-        Ok(())
+        draw_inset_legend(chart)
     }
 }
 

@@ -569,3 +569,25 @@ mod aspect_tests {
         assert!(xr.start <= 0.0 && xr.end >= 30.0 && yr.start <= -2.0 && yr.end >= 18.0);
     }
 }
+
+/// The inset legend box of the line figures (training curves, label efficiency, delay profile):
+/// upper right, white and slightly translucent, with a grey border.
+pub(crate) fn draw_inset_legend<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> Result<(), DrawFail>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .margin(12)
+        .legend_area_size(34)
+        .label_font(text(LEGEND_PX))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(0xB0, 0xB0, 0xB0))
+        .draw()?;
+    Ok(())
+}
