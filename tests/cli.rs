@@ -177,6 +177,30 @@ fn simulate_train_anchor_locate_eval() {
     ]))
     .unwrap();
     assert_eq!(ev2["metrics"]["frames"], ev["metrics"]["frames"]);
+
+    // A tracked radius never claims better than the labels' residuals show (that error comes
+    // from the map and is shared by neighbouring frames, so smoothing cannot shrink it).
+    let al = &meta["anchoring"]["alignment"];
+    let sigma = al["sigma"].as_f64().or(al["rms"].as_f64()).unwrap();
+    let floor_r95 = rfloc_anchor::accuracy::Accuracy::from_sigma(sigma, rfloc_anchor::Dims::Two)
+        .omlox_accuracy();
+    let text = std::fs::read_to_string(&tracked).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "accuracy_m")
+        .expect("accuracy_m column");
+    let mut n = 0;
+    for line in lines {
+        let r95: f64 = line.split(',').nth(col).unwrap().parse().unwrap();
+        assert!(
+            r95 >= floor_r95 * (1.0 - 1e-6),
+            "tracked radius {r95} below the label floor {floor_r95}"
+        );
+        n += 1;
+    }
+    assert!(n > 800 && floor_r95 > 0.0, "{n} rows, floor {floor_r95}");
 }
 
 /// Bad input is an error with a message, not a panic.
