@@ -1,4 +1,6 @@
-//! DEVELOPMENT ONLY: the accuracy ceiling of the multipath position solve. Builds the map from
+//! DEVELOPMENT ONLY: the accuracy ceiling of the multipath position solve (reports/learn.md).
+//! Usage: `dev_oracle <scenario or dataset> [mirrors]`, env `CEIL` = the hall's ceiling height
+//! (m, default 8) for the floor/ceiling row. Builds the map from
 //! the TRUE positions (receivers from the metadata, mirror anchors found by RANSAC on the true
 //! positions, offsets from the truth) and locates every frame by a global per-frame search.
 use rfloc_channel::scenario::{bundled, Scenario};
@@ -11,7 +13,10 @@ use rfloc_learn::refine::{refine_frame, MapView};
 
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
-    let mirrors: usize = std::env::args().nth(2).map(|s| s.parse().unwrap()).unwrap_or(7);
+    let mirrors: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(7);
     let ds = if let Some(t) = bundled(&src) {
         rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
     } else {
@@ -33,13 +38,25 @@ fn main() {
             .filter(|v| v.is_finite())
             .collect();
         let lo = quantile(&res, 0.2);
-        offs[r] = median(&res.iter().copied().filter(|v| *v < lo + 0.5).collect::<Vec<_>>());
+        offs[r] = median(
+            &res.iter()
+                .copied()
+                .filter(|v| *v < lo + 0.5)
+                .collect::<Vec<_>>(),
+        );
         nlos += res.iter().filter(|v| **v > offs[r] + 0.1).count();
         slots[r * (1 + mirrors)] = rxs[r];
         valid[r * (1 + mirrors)] = true;
         let mut ex = mark_los(&ps, r, &pos, &rxs[r], offs[r], 0.1);
-        let s = AnchorSearch { per_receiver: mirrors, tol_m: 0.1, ..Default::default() };
-        for (k, a) in find_anchors(&ps, r, &pos, offs[r], &mut ex, &s).into_iter().enumerate() {
+        let s = AnchorSearch {
+            per_receiver: mirrors,
+            tol_m: 0.1,
+            ..Default::default()
+        };
+        for (k, a) in find_anchors(&ps, r, &pos, offs[r], &mut ex, &s)
+            .into_iter()
+            .enumerate()
+        {
             slots[r * (1 + mirrors) + 1 + k] = a.position;
             valid[r * (1 + mirrors) + 1 + k] = true;
             eprintln!("rx{r} anchor {k}: {:?} support {}", a.position, a.support);
@@ -50,45 +67,83 @@ fn main() {
         let mut late = Vec::new();
         for i in 0..n {
             for r in 0..nr {
-                let tf = (0..d.dim().2).map(|k| d[[i, r, k]]).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min) * 299_792_458.0;
+                let tf = (0..d.dim().2)
+                    .map(|k| d[[i, r, k]])
+                    .filter(|v| v.is_finite())
+                    .fold(f64::INFINITY, f64::min)
+                    * 299_792_458.0;
                 let l = dist(&pos[i], &rxs[r]);
                 tot += 1;
-                if (tf - l).abs() < 0.05 { los += 1; }
+                if (tf - l).abs() < 0.05 {
+                    los += 1;
+                }
                 let f = ps.first_m[i * nr + r] - offs[r];
-                if (f - tf).abs() < 0.1 { good += 1; }
-                if f.is_finite() { late.push(f - tf); }
+                if (f - tf).abs() < 0.1 {
+                    good += 1;
+                }
+                if f.is_finite() {
+                    late.push(f - tf);
+                }
             }
         }
         let (mut e_los, mut any_los, mut early_pw, mut nl) = (Vec::new(), 0, Vec::new(), 0);
         for i in 0..n {
             for r in 0..nr {
-                let tf = (0..d.dim().2).map(|k| d[[i, r, k]]).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min) * 299_792_458.0;
+                let tf = (0..d.dim().2)
+                    .map(|k| d[[i, r, k]])
+                    .filter(|v| v.is_finite())
+                    .fold(f64::INFINITY, f64::min)
+                    * 299_792_458.0;
                 let l = dist(&pos[i], &rxs[r]);
-                if (tf - l).abs() >= 0.05 { continue; }
+                if (tf - l).abs() >= 0.05 {
+                    continue;
+                }
                 nl += 1;
                 e_los.push(ps.first_m[i * nr + r] - offs[r] - l);
                 let mut any = false;
                 for k in 0..p {
                     let m = ps.range_m[(i * nr + r) * p + k] - offs[r];
-                    if (m - l).abs() < 0.1 { any = true; }
-                    if m < l - 0.1 { early_pw.push(ps.power_db[(i * nr + r) * p + k]); }
+                    if (m - l).abs() < 0.1 {
+                        any = true;
+                    }
+                    if m < l - 0.1 {
+                        early_pw.push(ps.power_db[(i * nr + r) * p + k]);
+                    }
                 }
-                if any { any_los += 1; }
+                if any {
+                    any_los += 1;
+                }
             }
         }
-        let abs: Vec<f64> = e_los.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
+        let abs: Vec<f64> = e_los
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|v| v.abs())
+            .collect();
         eprintln!("LoS links {nl}: |first-LoS| q50 {:.3} q68 {:.3} q90 {:.3}; some path within 10 cm of LoS on {:.1}%; {} early (>10cm) paths, power q50 {:.1} dB q90 {:.1}",
             quantile(&abs, 0.5), quantile(&abs, 0.68), quantile(&abs, 0.9), 100.0 * any_los as f64 / nl as f64, early_pw.len(), quantile(&early_pw, 0.5), quantile(&early_pw, 0.9));
         for thr in [-1.0, -3.0, -6.0, -10.0] {
             let (mut tp, mut fp, mut fn_) = (0, 0, 0);
             for i in 0..n {
                 for r in 0..nr {
-                    let tf = (0..d.dim().2).map(|k| d[[i, r, k]]).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min) * 299_792_458.0;
+                    let tf = (0..d.dim().2)
+                        .map(|k| d[[i, r, k]])
+                        .filter(|v| v.is_finite())
+                        .fold(f64::INFINITY, f64::min)
+                        * 299_792_458.0;
                     let is_los = (tf - dist(&pos[i], &rxs[r])).abs() < 0.05;
                     let f = ps.first_m[i * nr + r];
-                    let fpw = (0..p).find(|&k| (ps.range_m[(i * nr + r) * p + k] - f).abs() < 1e-9).map(|k| ps.power_db[(i * nr + r) * p + k]).unwrap_or(-99.0);
+                    let fpw = (0..p)
+                        .find(|&k| (ps.range_m[(i * nr + r) * p + k] - f).abs() < 1e-9)
+                        .map(|k| ps.power_db[(i * nr + r) * p + k])
+                        .unwrap_or(-99.0);
                     let pred = fpw >= thr;
-                    match (pred, is_los) { (true, true) => tp += 1, (true, false) => fp += 1, (false, true) => fn_ += 1, _ => {} }
+                    match (pred, is_los) {
+                        (true, true) => tp += 1,
+                        (true, false) => fp += 1,
+                        (false, true) => fn_ += 1,
+                        _ => {}
+                    }
                 }
             }
             eprintln!("first path within {thr} dB of strongest as LoS: precision {:.3} recall {:.3} ({} links)", tp as f64 / (tp + fp) as f64, tp as f64 / (tp + fn_) as f64, tp + fp);
@@ -96,8 +151,14 @@ fn main() {
         eprintln!("truth LoS on {:.1}% of links; dsp first path within 10 cm of the true first path on {:.1}%; dsp-true first: q10 {:.3} q50 {:.3} q90 {:.3}",
             100.0 * los as f64 / tot as f64, 100.0 * good as f64 / tot as f64, quantile(&late, 0.1), quantile(&late, 0.5), quantile(&late, 0.9));
     }
-    eprintln!("offsets {offs:?}; first path >10 cm late on {:.1}% of links", 100.0 * nlos as f64 / (n * nr) as f64);
-    let ceil: f64 = std::env::var("CEIL").ok().map(|v| v.parse().unwrap()).unwrap_or(8.0);
+    eprintln!(
+        "offsets {offs:?}; first path >10 cm late on {:.1}% of links",
+        100.0 * nlos as f64 / (n * nr) as f64
+    );
+    let ceil: f64 = std::env::var("CEIL")
+        .ok()
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(8.0);
     {
         let mut sl = vec![[0.0; 3]; nr * 3];
         for r in 0..nr {
@@ -106,7 +167,12 @@ fn main() {
             sl[3 * r + 2] = [rxs[r][0], rxs[r][1], 2.0 * ceil - rxs[r][2]];
         }
         let va = vec![true; nr * 3];
-        let view = MapView { anchors: &sl, valid: &va, per_receiver: 3, offsets_m: &offs };
+        let view = MapView {
+            anchors: &sl,
+            valid: &va,
+            per_receiver: 3,
+            offsets_m: &offs,
+        };
         let mut errs_w = Vec::new();
         let mut cnt = [0usize; 3];
         for i in 0..n {
@@ -115,7 +181,9 @@ fn main() {
             for r in 0..nr {
                 for k in 0..3 {
                     let pr = dist(&pos[i], &sl[3 * r + k]) + offs[r];
-                    if (0..p).any(|q| (ps.range_m[(i * nr + r) * p + q] - pr).abs() < 0.1) { cnt[k] += 1; }
+                    if (0..p).any(|q| (ps.range_m[(i * nr + r) * p + q] - pr).abs() < 0.1) {
+                        cnt[k] += 1;
+                    }
                 }
             }
         }
@@ -128,7 +196,12 @@ fn main() {
             .enumerate()
             .map(|(a, &v)| v && (use_mirrors || a % (1 + mirrors) == 0))
             .collect();
-        let view = MapView { anchors: &slots, valid: &v2, per_receiver: 1 + mirrors, offsets_m: &offs };
+        let view = MapView {
+            anchors: &slots,
+            valid: &v2,
+            per_receiver: 1 + mirrors,
+            offsets_m: &offs,
+        };
         let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
         for r in rxs.iter() {
             for a in 0..2 {
