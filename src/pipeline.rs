@@ -182,11 +182,14 @@ pub fn smooth(
     Ok(points
         .iter()
         .zip(frames)
-        .map(|(t, &f)| Positioned {
-            frame: f,
-            xyz: t.xyz,
-            sigma: t.sigma.max(floor),
-            accuracy_m: Accuracy::from_sigma(t.sigma.max(floor), opts.dims).omlox_accuracy(),
+        .map(|(t, &f)| {
+            let sigma = t.sigma.max(floor);
+            Positioned {
+                frame: f,
+                xyz: t.xyz,
+                sigma,
+                accuracy_m: Accuracy::from_sigma(sigma, opts.dims).omlox_accuracy(),
+            }
         })
         .collect())
 }
