@@ -3,6 +3,7 @@
 //! (m, default 8) for the floor/ceiling row. Builds the map from
 //! the TRUE positions (receivers from the metadata, mirror anchors found by RANSAC on the true
 //! positions, offsets from the truth) and locates every frame by a global per-frame search.
+mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
@@ -22,7 +23,12 @@ fn main() {
     } else {
         Dataset::read(std::path::Path::new(&src)).unwrap()
     };
-    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
+    let ps = if std::env::var("GT").is_ok() {
+        common::gt_paths(&ds, 8, 0.01)
+    } else {
+        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
+    };
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();
     let pos: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();

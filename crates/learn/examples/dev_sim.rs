@@ -88,7 +88,7 @@ fn main() {
                 let d = rfloc_learn::geometry::dist(&x, &rxp[j]) + ml;
                 let best = ps
                     .link(i, j)
-                    .map(|m| (m - d))
+                    .map(|m| m - d)
                     .min_by(|a, b| a.abs().total_cmp(&b.abs()))
                     .unwrap_or(f64::NAN);
                 near.push(best);

@@ -1,0 +1,43 @@
+//! Shared by the development examples (ground truth is read here, never in the product path).
+use ndarray::Array3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rfloc_csi::dataset::Dataset;
+use rfloc_learn::features::PathSets;
+use rfloc_learn::geometry::C;
+
+/// Path sets from the dataset's TRUE path delays (the `p` strongest within 30 dB), with unknown
+/// receiver offsets (0–40 ns, seeded) and Gaussian range noise added: the learning problem with
+/// perfect super-resolution.
+pub fn gt_paths(ds: &Dataset, p: usize, noise_m: f64) -> PathSets {
+    let d: &Array3<f64> = ds.truth.paths_delay_s.as_ref().unwrap();
+    let g = ds.truth.paths_gain.as_ref().unwrap();
+    let (n, r, q) = d.dim();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let off: Vec<f64> = (0..r).map(|_| rng.random_range(0.0..40e-9)).collect();
+    let nd = Normal::new(0.0, noise_m).unwrap();
+    let mut ps = PathSets::empty(n, r, p);
+    for i in 0..n {
+        for j in 0..r {
+            let mut v: Vec<(f64, f64)> = (0..q)
+                .filter(|&k| d[[i, j, k]].is_finite())
+                .map(|k| (d[[i, j, k]], g[[i, j, k]].norm_sqr() as f64))
+                .collect();
+            let pm = v.iter().map(|x| x.1).fold(0.0, f64::max).max(1e-30);
+            v.retain(|x| x.1 > pm * 1e-3);
+            v.sort_by(|a, b| b.1.total_cmp(&a.1));
+            v.truncate(p);
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (k, (t, pw)) in v.iter().enumerate() {
+                ps.range_m[(i * r + j) * p + k] = (t + off[j]) * C + nd.sample(&mut rng);
+                ps.power_db[(i * r + j) * p + k] = 10.0 * (pw / pm).log10();
+            }
+            if let Some(f) = v.first() {
+                ps.first_m[i * r + j] = ps.range_m[(i * r + j) * p];
+                let _ = f;
+            }
+        }
+    }
+    ps
+}
