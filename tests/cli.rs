@@ -203,6 +203,41 @@ fn simulate_train_anchor_locate_eval() {
     assert!(n > 800 && floor_r95 > 0.0, "{n} rows, floor {floor_r95}");
 }
 
+/// `rfloc paths --joint` on receivers with 3-antenna arrays writes one row per path with its
+/// angle of arrival.
+#[test]
+fn joint_paths_carry_angles() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("office");
+    let out = dir.path().join("paths.csv");
+    rfloc(&[
+        "simulate",
+        "office",
+        "--out",
+        path(&ds),
+        "--seed",
+        "2",
+        "--frames",
+        "40",
+    ]);
+    rfloc(&["paths", path(&ds), "--out", path(&out), "--joint"]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "frame,receiver,path,delay_s,gain_re,gain_im,std_s,snr_db,aoa_deg,aoa_std_deg"
+    );
+    let mut links = std::collections::BTreeSet::new();
+    for line in lines {
+        let v: Vec<&str> = line.split(',').collect();
+        assert_eq!(v.len(), 10, "{line}");
+        let aoa: f64 = v[8].parse().unwrap();
+        assert!((0.0..=180.0).contains(&aoa), "{line}");
+        links.insert((v[0].to_string(), v[1].to_string()));
+    }
+    assert_eq!(links.len(), 40 * 3, "every frame and receiver has paths");
+}
+
 /// Bad input is an error with a message, not a panic.
 #[test]
 fn bad_input_is_a_clear_error() {

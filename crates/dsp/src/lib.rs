@@ -55,7 +55,8 @@ use num_complex::Complex64;
 pub use error::DspError;
 pub use profile::{pdp_features, Align, PdpExtractor, PdpFeatures, PdpOptions, Window};
 pub use superres::{
-    estimate_paths, EstimatorOptions, LinkEstimate, Method, OrderRule, PathEstimator,
+    estimate_paths, ArrayLinkEstimate, ArrayPath, EstimatorOptions, LinkEstimate, Method,
+    OrderRule, PathEstimator,
 };
 
 /// Speed of light in vacuum (m/s).

@@ -19,6 +19,7 @@
 //! Delays include whatever timing offset the receiver adds (`δ_r` of design.md §1); see
 //! [`crate::sanitize`] for offsets and calibration.
 
+pub mod angle;
 pub mod esprit;
 pub mod music;
 pub mod nls;
@@ -223,23 +224,8 @@ impl PathEstimator {
         self.h.extend_from_slice(csi);
         let factor = normalize(&mut self.h)?;
 
-        // 1. uniform grid; de-rotate by the mean phase slope before interpolating gaps
-        let derot = if self.grid.n_missing() > 0 {
-            let mut pos = vec![usize::MAX; self.grid.n];
-            for (i, &g) in self.grid.index.iter().enumerate() {
-                pos[g] = i;
-            }
-            let mut acc = Complex64::new(0.0, 0.0);
-            for g in 0..self.grid.n - 1 {
-                if pos[g] != usize::MAX && pos[g + 1] != usize::MAX {
-                    acc += self.h[pos[g + 1]] * self.h[pos[g]].conj();
-                }
-            }
-            -acc.arg() / (2.0 * std::f64::consts::PI * self.grid.df_hz)
-        } else {
-            0.0
-        };
-        to_uniform(&self.h, &self.grid, derot, &mut self.x)?;
+        // 1. uniform grid
+        uniform(&self.h, &self.grid, &mut self.x)?;
 
         // 2. covariance + eigen
         let (l, d) = (self.l, self.d);
@@ -362,6 +348,234 @@ impl PathEstimator {
         *theta = keep.iter().map(|&i| theta[i]).collect();
         *alpha = keep.iter().map(|&i| alpha[i]).collect();
         true
+    }
+}
+
+/// Places one link's normalised tones on the uniform grid: missing tones are interpolated after
+/// de-rotating by the mean phase slope (so that the interpolation follows the dominant delay).
+fn uniform(h: &[Complex64], grid: &UniformGrid, out: &mut Vec<Complex64>) -> Result<(), DspError> {
+    let derot = if grid.n_missing() > 0 {
+        let mut pos = vec![usize::MAX; grid.n];
+        for (i, &g) in grid.index.iter().enumerate() {
+            pos[g] = i;
+        }
+        let mut acc = Complex64::new(0.0, 0.0);
+        for g in 0..grid.n - 1 {
+            if pos[g] != usize::MAX && pos[g + 1] != usize::MAX {
+                acc += h[pos[g + 1]] * h[pos[g]].conj();
+            }
+        }
+        -acc.arg() / (2.0 * std::f64::consts::PI * grid.df_hz)
+    } else {
+        0.0
+    };
+    to_uniform(h, grid, derot, out)
+}
+
+/// One path seen on every antenna of a receiver (joint delay–angle estimate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayPath {
+    /// Delay (s), common to the antennas (the array is small against `c/B`).
+    pub delay_s: f64,
+    /// Standard deviation of the delay (s): the per-antenna CRLBs combined (independent noise).
+    pub std_s: f64,
+    /// Complex gain on each antenna, in the input's units.
+    pub gains: Vec<Complex64>,
+    /// `cos ψ`, ψ the angle between the array axis and the arrival direction (NaN with one
+    /// antenna); see [`angle`].
+    pub cos_axis: f64,
+    /// Standard deviation of `cos_axis` (CRLB of the matched filter, overlap ignored).
+    pub cos_axis_std: f64,
+}
+
+impl ArrayPath {
+    /// The angle ψ between the array axis and the arrival direction (rad).
+    pub fn angle_from_axis_rad(&self) -> f64 {
+        self.cos_axis.clamp(-1.0, 1.0).acos()
+    }
+}
+
+/// Everything estimated for one receiver's antennas jointly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayLinkEstimate {
+    /// Paths sorted by delay.
+    pub paths: Vec<ArrayPath>,
+    /// Residual noise variance per tone and antenna (input units²).
+    pub noise_var: f64,
+    /// Mean signal power per tone over noise (dB).
+    pub snr_db: f64,
+    /// Model order chosen from the eigenvalues.
+    pub order: usize,
+}
+
+impl PathEstimator {
+    /// Joint delay–angle estimation over the antennas of one linear array (`csi[a]`: antenna
+    /// `a`'s tones; `axis_m[a]`: its position along the array axis, see [`angle::linear_axis`]).
+    ///
+    /// The delays are common to all antennas, so the smoothed covariances of the antennas are
+    /// averaged before ESPRIT (more snapshots, the same signal subspace); each antenna's gains
+    /// are then fitted by least squares at those delays, and each path's angle comes from the
+    /// phase progression of its gains across the array ([`angle::direction_cosine`]). One common
+    /// factor normalises all antennas, so their relative phases survive.
+    pub fn estimate_array(
+        &mut self,
+        csi: &[&[Complex64]],
+        axis_m: &[f64],
+        carrier_hz: f64,
+    ) -> Result<ArrayLinkEstimate, DspError> {
+        let k = self.tones.len();
+        let n_ant = csi.len();
+        if n_ant == 0 || axis_m.len() != n_ant {
+            return Err(DspError::InvalidOption {
+                name: "antennas",
+                why: format!("{n_ant} CSI vectors for {} antenna positions", axis_m.len()),
+            });
+        }
+        for h in csi {
+            if h.len() != k {
+                return Err(DspError::LengthMismatch {
+                    csi: h.len(),
+                    offsets: k,
+                });
+            }
+            if let Some(i) = h
+                .iter()
+                .position(|v| !v.re.is_finite() || !v.im.is_finite())
+            {
+                return Err(DspError::NonFinite { index: i });
+            }
+        }
+        // one factor for all antennas: total power, antenna 0's common phase
+        let p: f64 = csi
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(|v| v.norm_sqr())
+            .sum::<f64>()
+            / (n_ant * k) as f64;
+        if p <= 0.0 {
+            return Err(DspError::ZeroEnergy);
+        }
+        let s0: Complex64 = csi[0].iter().sum();
+        let phase = if s0.norm() > 0.0 {
+            s0.conj() / s0.norm()
+        } else {
+            Complex64::new(1.0, 0.0)
+        };
+        let factor = phase / p.sqrt();
+        let hs: Vec<Vec<Complex64>> = csi
+            .iter()
+            .map(|h| h.iter().map(|v| v * factor).collect())
+            .collect();
+
+        // covariance averaged over antennas
+        let (l, d) = (self.l, self.d);
+        let mut acc = vec![Complex64::new(0.0, 0.0); l * l];
+        for h in &hs {
+            uniform(h, &self.grid, &mut self.x)?;
+            esprit::smoothed_covariance(&self.x, l, d, self.opts.forward_backward, &mut self.cov);
+            for (a, c) in acc.iter_mut().zip(&self.cov) {
+                *a += c / n_ant as f64;
+            }
+        }
+        self.cov = acc;
+        self.eig
+            .compute(&self.cov, &mut self.vals, &mut self.vecs)?;
+        let snapshots = self.grid.n - (l - 1) * d;
+        let max_order = self
+            .opts
+            .max_paths
+            .min(l - 1)
+            .min(snapshots.saturating_sub(1))
+            .min(k / 3);
+        let order =
+            order::select_order(&self.vals, snapshots * n_ant, self.opts.order, max_order).max(1);
+        let us = &self.vecs[..order * l];
+        let tmin = self.opts.min_delay_s;
+        let mut taus: Vec<f64> = match self.opts.method {
+            Method::Esprit => esprit::esprit_poles(us, l, order)?
+                .into_iter()
+                .map(|z| esprit::pole_to_delay(z, d, self.grid.df_hz, tmin))
+                .collect(),
+            Method::Music => music::music_delays(us, l, order, d, self.grid.df_hz, tmin),
+        };
+        taus.retain(|t| t.is_finite());
+        if taus.is_empty() {
+            return Err(DspError::LinearAlgebra {
+                what: "no finite delay",
+            });
+        }
+
+        // gains per antenna; pruning on the power averaged over the antennas
+        let mut theta: Vec<f64> = taus.iter().map(|&t| self.tones.theta_of(t)).collect();
+        let fit =
+            |theta: &[f64], this: &mut Self| -> Result<(Vec<Vec<Complex64>>, f64), DspError> {
+                let mut gains = Vec::with_capacity(n_ant);
+                let mut cost = 0.0;
+                for h in &hs {
+                    this.h.clear();
+                    this.h.extend_from_slice(h);
+                    let (a, c) = this.fit_gains(theta)?;
+                    gains.push(a);
+                    cost += c;
+                }
+                Ok((gains, cost))
+            };
+        let (mut gains, mut cost) = fit(&theta, self)?;
+        for _round in 0..3 {
+            let mut rms: Vec<Complex64> = (0..theta.len())
+                .map(|q| {
+                    let pw = gains.iter().map(|g| g[q].norm_sqr()).sum::<f64>() / n_ant as f64;
+                    Complex64::new(pw.sqrt(), 0.0)
+                })
+                .collect();
+            if !self.prune(&mut theta, &mut rms) {
+                break;
+            }
+            (gains, cost) = fit(&theta, self)?;
+        }
+
+        // uncertainty and angles
+        let np = theta.len();
+        let dof = (n_ant * k).saturating_sub(n_ant * 2 * np + np).max(1) as f64;
+        let sigma2 = (cost / dof).max(1e-30);
+        self.tones
+            .vandermonde(&theta, &mut self.work.v, &mut self.work.pw);
+        let mut info = vec![0.0; np];
+        for g in &gains {
+            for (i, s) in nls::crlb_std(&self.tones, &self.work.v, g, sigma2)
+                .iter()
+                .enumerate()
+            {
+                info[i] += 1.0 / (s * s).max(1e-300);
+            }
+        }
+        let inv = 1.0 / factor;
+        let gain_var = sigma2 / k as f64;
+        let mut paths: Vec<ArrayPath> = (0..np)
+            .map(|q| {
+                let alpha: Vec<Complex64> = gains.iter().map(|g| g[q]).collect();
+                let (c, cs) = angle::direction_cosine(&alpha, axis_m, carrier_hz, gain_var);
+                ArrayPath {
+                    delay_s: self.tones.tau_of(theta[q]),
+                    std_s: 1.0 / info[q].sqrt(),
+                    gains: alpha.iter().map(|a| a * inv).collect(),
+                    cos_axis: c,
+                    cos_axis_std: cs,
+                }
+            })
+            .filter(|p| {
+                p.delay_s.is_finite()
+                    && p.gains.iter().all(|g| g.re.is_finite() && g.im.is_finite())
+            })
+            .collect();
+        paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
+        let signal = (k as f64 - cost / n_ant as f64).max(0.0) / k as f64;
+        Ok(ArrayLinkEstimate {
+            paths,
+            noise_var: sigma2 * inv.norm_sqr(),
+            snr_db: 10.0 * (signal.max(1e-30) / sigma2).log10(),
+            order,
+        })
     }
 }
 
