@@ -236,6 +236,18 @@ fn joint_paths_carry_angles() {
         links.insert((v[0].to_string(), v[1].to_string()));
     }
     assert_eq!(links.len(), 40 * 3, "every frame and receiver has paths");
+
+    // unsynchronised receivers with arrays: the baseline triangulates angles by default
+    let pos = dir.path().join("aoa.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args(["baseline", path(&ds), "--out", path(&pos)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("angle of arrival"), "{stderr}");
+    let rows = std::fs::read_to_string(&pos).unwrap().lines().count();
+    assert_eq!(rows, 41, "header + one row per frame");
 }
 
 /// Bad input is an error with a message, not a panic.

@@ -16,11 +16,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use num_complex::Complex64;
 use rfloc_csi::dataset::Dataset;
-use rfloc_dsp::baseline::estimate_all;
+use rfloc_dsp::baseline::{estimate_all, estimate_all_arrays};
 use rfloc_dsp::superres::angle::linear_axis;
-use rfloc_dsp::{ArrayLinkEstimate, EstimatorOptions, Method, PathEstimator};
+use rfloc_dsp::{EstimatorOptions, Method};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
@@ -130,18 +129,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One receiver's joint estimate per frame, or why it failed.
-type JointRows = Vec<Result<ArrayLinkEstimate, rfloc_dsp::DspError>>;
-
 fn run_joint(
     ds: &Dataset,
     opts: &EstimatorOptions,
     threads: usize,
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let (n, nr, na, nk) = ds.csi.dim();
+    let (_, nr, na, _) = ds.csi.dim();
     let offsets = &ds.meta.subcarrier_offsets_hz;
-    PathEstimator::new(offsets, opts.clone()).context("estimator options")?;
     let mut axes = Vec::with_capacity(nr);
     for (r, rx) in ds.meta.receivers.iter().enumerate() {
         let axis = if na == 1 {
@@ -154,39 +149,15 @@ fn run_joint(
         axes.push(axis);
     }
     let t0 = std::time::Instant::now();
-    let chunk = n.div_ceil(threads.max(1)).max(1);
-    let parts: Vec<JointRows> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .map(|t| {
-                let axes = &axes;
-                scope.spawn(move || {
-                    let mut rows = Vec::new();
-                    let Ok(mut est) = PathEstimator::new(offsets, opts.clone()) else {
-                        return rows;
-                    };
-                    let mut csi = vec![vec![Complex64::new(0.0, 0.0); nk]; na];
-                    for f in (t * chunk).min(n)..((t + 1) * chunk).min(n) {
-                        for (r, axis) in axes.iter().enumerate() {
-                            for (a, v) in csi.iter_mut().enumerate() {
-                                for (k, x) in v.iter_mut().enumerate() {
-                                    let c = ds.csi[[f, r, a, k]];
-                                    *x = Complex64::new(c.re as f64, c.im as f64);
-                                }
-                            }
-                            let views: Vec<&[Complex64]> =
-                                csi.iter().map(|v| v.as_slice()).collect();
-                            rows.push(est.estimate_array(&views, axis, ds.meta.carrier_hz));
-                        }
-                    }
-                    rows
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let links = estimate_all_arrays(
+        ds.csi.view(),
+        offsets,
+        &axes,
+        ds.meta.carrier_hz,
+        opts,
+        threads,
+    )
+    .context("estimating paths")?;
     let secs = t0.elapsed().as_secs_f64();
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let mut w = std::io::BufWriter::new(file);
@@ -194,10 +165,9 @@ fn run_joint(
         w,
         "frame,receiver,path,delay_s,gain_re,gain_im,std_s,snr_db,aoa_deg,aoa_std_deg"
     )?;
-    let (mut failed, mut written, mut links) = (0usize, 0usize, 0usize);
-    for (idx, res) in parts.iter().flatten().enumerate() {
+    let (mut failed, mut written) = (0usize, 0usize);
+    for (idx, res) in links.iter().enumerate() {
         let (f, r) = (idx / nr, idx % nr);
-        links += 1;
         match res {
             Ok(l) => {
                 for (q, p) in l.paths.iter().enumerate() {
@@ -231,16 +201,11 @@ fn run_joint(
         }
     }
     w.flush()?;
-    if links != n * nr {
-        anyhow::bail!(
-            "a worker thread failed: {links} of {} links estimated",
-            n * nr
-        );
-    }
     eprintln!(
-        "{}: {links} receivers × frames jointly over {na} antennas in {secs:.2} s, {written} paths \
+        "{}: {} receivers × frames jointly over {na} antennas in {secs:.2} s, {written} paths \
          written to {}, {failed} failed",
         ds.meta.name,
+        links.len(),
         out.display()
     );
     Ok(())

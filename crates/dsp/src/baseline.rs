@@ -21,8 +21,10 @@ use num_complex::{Complex32, Complex64};
 use crate::error::DspError;
 use crate::multilat::{locate, ClockModel, Fix, MultilatOptions};
 use crate::sanitize::median;
-use crate::superres::{EstimatorOptions, LinkEstimate, PathEstimator};
-use crate::{first_path, FirstPathOptions, C};
+use crate::superres::{
+    ArrayLinkEstimate, ArrayPath, EstimatorOptions, LinkEstimate, PathEstimator,
+};
+use crate::{first_path, FirstPathOptions, PathEstimate, C};
 
 /// Results for every link of a `[N, R, A, K]` CSI block, in frame, receiver, antenna order.
 #[derive(Debug, Clone)]
@@ -165,6 +167,102 @@ pub fn estimate_all(
         n_antennas: a,
         links,
     })
+}
+
+/// Joint delay–angle estimates of every (frame, receiver) of `csi` `[N, R, A, K]`, in frame then
+/// receiver order; `axes[r]` holds receiver r's antenna positions along its array axis
+/// ([`crate::superres::angle::linear_axis`]). Bad links are kept as errors.
+pub fn estimate_all_arrays(
+    csi: ArrayView4<Complex32>,
+    offsets_hz: &[f64],
+    axes: &[Vec<f64>],
+    carrier_hz: f64,
+    opts: &EstimatorOptions,
+    threads: usize,
+) -> Result<Vec<Result<ArrayLinkEstimate, DspError>>, DspError> {
+    let (n, r, a, k) = csi.dim();
+    if k != offsets_hz.len() {
+        return Err(DspError::LengthMismatch {
+            csi: k,
+            offsets: offsets_hz.len(),
+        });
+    }
+    if axes.len() != r || axes.iter().any(|d| d.len() != a) {
+        return Err(DspError::ShapeMismatch {
+            what: "array axes vs receivers × antennas",
+            a: axes.iter().map(|d| d.len()).sum(),
+            b: r * a,
+        });
+    }
+    PathEstimator::new(offsets_hz, opts.clone())?;
+    let total = n * r;
+    let threads = threads.clamp(1, 64).min(total.max(1));
+    let chunk = total.div_ceil(threads).max(1);
+    let mut links = Vec::with_capacity(total);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let csi = &csi;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    let Ok(mut est) = PathEstimator::new(offsets_hz, opts.clone()) else {
+                        return out;
+                    };
+                    let mut buf = vec![vec![Complex64::new(0.0, 0.0); k]; a];
+                    for idx in t * chunk..((t + 1) * chunk).min(total) {
+                        let (f, rx) = (idx / r, idx % r);
+                        for (ant, v) in buf.iter_mut().enumerate() {
+                            for (b, c) in v.iter_mut().zip(csi.slice(ndarray::s![f, rx, ant, ..])) {
+                                *b = Complex64::new(c.re as f64, c.im as f64);
+                            }
+                        }
+                        let views: Vec<&[Complex64]> = buf.iter().map(|v| v.as_slice()).collect();
+                        out.push(est.estimate_array(&views, &axes[rx], carrier_hz));
+                    }
+                    out
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(v) => links.extend(v),
+                Err(_) => links.push(Err(DspError::LinearAlgebra {
+                    what: "worker thread panicked",
+                })),
+            }
+        }
+    });
+    if links.len() != total {
+        return Err(DspError::ShapeMismatch {
+            what: "estimate_all_arrays links",
+            a: links.len(),
+            b: total,
+        });
+    }
+    Ok(links)
+}
+
+/// The first credible path of a joint estimate (the rule of [`first_path`], with each path's
+/// power averaged over the antennas).
+pub fn first_array_path<'a>(
+    link: &'a ArrayLinkEstimate,
+    opts: &FirstPathOptions,
+) -> Option<&'a ArrayPath> {
+    let view: Vec<PathEstimate> = link
+        .paths
+        .iter()
+        .map(|p| PathEstimate {
+            delay_s: p.delay_s,
+            gain: Complex64::new(
+                (p.gains.iter().map(|g| g.norm_sqr()).sum::<f64>() / p.gains.len().max(1) as f64)
+                    .sqrt(),
+                0.0,
+            ),
+            std_s: p.std_s,
+        })
+        .collect();
+    let f = first_path(&view, opts)?;
+    link.paths.iter().find(|p| p.delay_s == f.delay_s)
 }
 
 fn dist(a: &[f64; 3], b: &[f64; 3]) -> f64 {

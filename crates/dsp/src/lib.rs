@@ -41,6 +41,7 @@
 //! in-memory arrays (the CLI reads the dataset and writes the results).
 
 pub mod baseline;
+pub mod bearing;
 pub mod error;
 
 pub mod linalg;
