@@ -227,38 +227,10 @@ impl PathEstimator {
         // 1. uniform grid
         uniform(&self.h, &self.grid, &mut self.x)?;
 
-        // 2. covariance + eigen
+        // 2. covariance; 3.–4. order and delays from its eigen-decomposition
         let (l, d) = (self.l, self.d);
         esprit::smoothed_covariance(&self.x, l, d, self.opts.forward_backward, &mut self.cov);
-        self.eig
-            .compute(&self.cov, &mut self.vals, &mut self.vecs)?;
-
-        // 3. order
-        let snapshots = self.grid.n - (l - 1) * d;
-        let max_order = self
-            .opts
-            .max_paths
-            .min(l - 1)
-            .min(snapshots.saturating_sub(1))
-            .min(k / 3);
-        let p = order::select_order(&self.vals, snapshots, self.opts.order, max_order).max(1);
-
-        // 4. delays
-        let us = &self.vecs[..p * l];
-        let tmin = self.opts.min_delay_s;
-        let mut taus: Vec<f64> = match self.opts.method {
-            Method::Esprit => esprit::esprit_poles(us, l, p)?
-                .into_iter()
-                .map(|z| esprit::pole_to_delay(z, d, self.grid.df_hz, tmin))
-                .collect(),
-            Method::Music => music::music_delays(us, l, p, d, self.grid.df_hz, tmin),
-        };
-        taus.retain(|t| t.is_finite());
-        if taus.is_empty() {
-            return Err(DspError::LinearAlgebra {
-                what: "no finite delay",
-            });
-        }
+        let (p, taus) = self.subspace_delays(1)?;
 
         // 5. gains, refinement, pruning
         let mut theta: Vec<f64> = taus.iter().map(|&t| self.tones.theta_of(t)).collect();
@@ -309,6 +281,40 @@ impl PathEstimator {
             snr_db: 10.0 * (signal.max(1e-30) / sigma2).log10(),
             order: p,
         })
+    }
+
+    /// Eigen-decomposition of `self.cov`, the model order and the delays (s) of its signal
+    /// subspace. `looks` smoothed covariances were averaged into `self.cov` (antennas), which
+    /// multiplies the snapshots the order rule sees.
+    fn subspace_delays(&mut self, looks: usize) -> Result<(usize, Vec<f64>), DspError> {
+        let (l, d, k) = (self.l, self.d, self.tones.len());
+        self.eig
+            .compute(&self.cov, &mut self.vals, &mut self.vecs)?;
+        let snapshots = self.grid.n - (l - 1) * d;
+        let max_order = self
+            .opts
+            .max_paths
+            .min(l - 1)
+            .min(snapshots.saturating_sub(1))
+            .min(k / 3);
+        let p =
+            order::select_order(&self.vals, snapshots * looks, self.opts.order, max_order).max(1);
+        let us = &self.vecs[..p * l];
+        let tmin = self.opts.min_delay_s;
+        let mut taus: Vec<f64> = match self.opts.method {
+            Method::Esprit => esprit::esprit_poles(us, l, p)?
+                .into_iter()
+                .map(|z| esprit::pole_to_delay(z, d, self.grid.df_hz, tmin))
+                .collect(),
+            Method::Music => music::music_delays(us, l, p, d, self.grid.df_hz, tmin),
+        };
+        taus.retain(|t| t.is_finite());
+        if taus.is_empty() {
+            return Err(DspError::LinearAlgebra {
+                what: "no finite delay",
+            });
+        }
+        Ok((p, taus))
     }
 
     fn fit_gains(&mut self, theta: &[f64]) -> Result<(Vec<Complex64>, f64), DspError> {
@@ -478,32 +484,7 @@ impl PathEstimator {
             }
         }
         self.cov = acc;
-        self.eig
-            .compute(&self.cov, &mut self.vals, &mut self.vecs)?;
-        let snapshots = self.grid.n - (l - 1) * d;
-        let max_order = self
-            .opts
-            .max_paths
-            .min(l - 1)
-            .min(snapshots.saturating_sub(1))
-            .min(k / 3);
-        let order =
-            order::select_order(&self.vals, snapshots * n_ant, self.opts.order, max_order).max(1);
-        let us = &self.vecs[..order * l];
-        let tmin = self.opts.min_delay_s;
-        let mut taus: Vec<f64> = match self.opts.method {
-            Method::Esprit => esprit::esprit_poles(us, l, order)?
-                .into_iter()
-                .map(|z| esprit::pole_to_delay(z, d, self.grid.df_hz, tmin))
-                .collect(),
-            Method::Music => music::music_delays(us, l, order, d, self.grid.df_hz, tmin),
-        };
-        taus.retain(|t| t.is_finite());
-        if taus.is_empty() {
-            return Err(DspError::LinearAlgebra {
-                what: "no finite delay",
-            });
-        }
+        let (order, taus) = self.subspace_delays(n_ant)?;
 
         // gains per antenna; pruning on the power averaged over the antennas
         let mut theta: Vec<f64> = taus.iter().map(|&t| self.tones.theta_of(t)).collect();
