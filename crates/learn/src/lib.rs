@@ -16,6 +16,7 @@ pub mod model;
 pub mod nets;
 pub mod refine;
 pub mod selfcal;
+pub mod track;
 pub mod train;
 
 pub use error::LearnError;

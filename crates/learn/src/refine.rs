@@ -78,12 +78,48 @@ pub fn refine_frame(
     delta: f64,
     iters: usize,
 ) -> ([f64; 3], f64, f64) {
+    refine_frame_near(ps, n, map, x0, dims, delta, iters, None)
+}
+
+/// [`refine_frame`] with a quadratic pull `w |x − m|²` towards `prior = (m, w)` added to the
+/// robust cost (a track's neighbours predicting this frame). The returned cost includes it; the
+/// dilution does not.
+#[allow(clippy::too_many_arguments)]
+pub fn refine_frame_near(
+    ps: &PathSets,
+    n: usize,
+    map: &MapView,
+    x0: [f64; 3],
+    dims: usize,
+    delta: f64,
+    iters: usize,
+    prior: Option<([f64; 3], f64)>,
+) -> ([f64; 3], f64, f64) {
     let loss = Robust::Cauchy(delta);
+    let pull = |x: &[f64; 3]| -> f64 {
+        prior.map_or(0.0, |(m, w)| {
+            w * (0..dims).map(|a| (x[a] - m[a]).powi(2)).sum::<f64>()
+        })
+    };
+    let total =
+        |ps: &PathSets, n: usize, map: &MapView, x: &[f64; 3], dims: usize, loss: Robust| {
+            let (mut c, mut h, mut g, u) = cost_and_normal(ps, n, map, x, dims, loss);
+            if let Some((m, w)) = prior {
+                c += pull(x);
+                for a in 0..dims {
+                    // gradient 2w(x − m), curvature 2w (the robust part's normal equations are
+                    // those of Σ ρ(e), ρ ≈ e²/2)
+                    h[a * dims + a] += 2.0 * w;
+                    g[a] += 2.0 * w * (m[a] - x[a]);
+                }
+            }
+            (c, h, g, u)
+        };
     let mut x = x0;
-    let (mut cost, _, _, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+    let (mut cost, _, _, _) = total(ps, n, map, &x, dims, loss);
     let mut lambda = 1e-3;
     for _ in 0..iters {
-        let (_, h, g, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+        let (_, h, g, _) = total(ps, n, map, &x, dims, loss);
         let mut moved = false;
         for _ in 0..6 {
             let mut hd = h;
@@ -99,7 +135,7 @@ pub fn refine_frame(
             for a in 0..dims {
                 xn[a] += s[a];
             }
-            let (cn, _, _, _) = cost_and_normal(ps, n, map, &xn, dims, loss);
+            let (cn, _, _, _) = total(ps, n, map, &xn, dims, loss);
             if cn <= cost {
                 moved = (0..dims).map(|a| s[a] * s[a]).sum::<f64>() > 1e-12;
                 x = xn;

@@ -694,6 +694,63 @@ impl Model {
         out
     }
 
+    /// Locates every frame of a dataset over its tracks: [`Model::locate`] with refinement, then
+    /// [`crate::track::refine_tracks`] (timestamps and track ids only; no ground truth).
+    pub fn locate_tracks(
+        &self,
+        ds: &Dataset,
+        opts: &crate::track::TrackRefine,
+    ) -> Result<Vec<Located>, LearnError> {
+        if ds.n_receivers() != self.meta.receivers.len() {
+            return Err(LearnError::Mismatch(format!(
+                "model has {} receivers, dataset {}",
+                self.meta.receivers.len(),
+                ds.n_receivers()
+            )));
+        }
+        let ps = extract_paths(ds, &self.meta.path_options, &|_| {})?;
+        let track_ids: Vec<i32> = (0..ds.n_frames()).map(|i| ds.track_of(i)).collect();
+        let timestamps = ds.timestamps.to_vec();
+        Ok(self.locate_paths_tracked(&ps, &timestamps, &track_ids, opts))
+    }
+
+    /// [`Model::locate_paths`] (refined), then the track refinement.
+    pub fn locate_paths_tracked(
+        &self,
+        ps: &PathSets,
+        timestamps: &[f64],
+        track_ids: &[i32],
+        opts: &crate::track::TrackRefine,
+    ) -> Vec<Located> {
+        let mut located = self.locate_paths(ps, true);
+        let mut pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
+        let (slots, valid) = self.meta.anchor_slots();
+        let offsets = self.meta.offsets();
+        let view = crate::refine::MapView {
+            anchors: &slots,
+            valid: &valid,
+            per_receiver: self.meta.per_receiver,
+            offsets_m: &offsets,
+        };
+        let sigma = self.meta.metrics.range_rms_m.max(1e-3);
+        let dil = crate::track::refine_tracks(
+            ps,
+            &view,
+            self.meta.dims,
+            self.meta.config.delta_m,
+            sigma,
+            timestamps,
+            track_ids,
+            &mut pos,
+            opts,
+        );
+        for ((l, p), d) in located.iter_mut().zip(pos).zip(dil) {
+            l.position = p;
+            l.accuracy_m = sigma * d;
+        }
+        located
+    }
+
     /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement.
     pub fn locate_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
         let enc = self.encode(ps);

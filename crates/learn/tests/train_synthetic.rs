@@ -174,6 +174,35 @@ fn learns_positions_and_map_and_a_broken_decoder_fails() {
     assert!(cep50 < BOUND, "CEP50 {cep50}");
     assert!(ce95 < 3.0, "CE95 {ce95}");
 
+    // Located over the tracks (path cost + pull towards the neighbours in time): better than
+    // frame by frame on the same held-out frames.
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..s.truth.len())
+        .filter(|&i| held.contains(&s.rec.track_ids[i]))
+        .collect();
+    let ts: Vec<f64> = test.iter().map(|&i| s.rec.timestamps[i]).collect();
+    let ks: Vec<i32> = test.iter().map(|&i| s.rec.track_ids[i]).collect();
+    let tracked = model.locate_paths_tracked(
+        &s.rec.paths.select(&test),
+        &ts,
+        &ks,
+        &rfloc_learn::track::TrackRefine::default(),
+    );
+    let a: Vec<[f64; 3]> = tracked.iter().map(|l| l.position).collect();
+    let b: Vec<[f64; 3]> = test.iter().map(|&i| s.truth[i]).collect();
+    let iso = fit_isometry(&a, &b, &vec![1.0; a.len()], true);
+    let errs: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| dist(&iso.apply(x), y))
+        .collect();
+    let (t50, t95) = (quantile(&errs, 0.5), quantile(&errs, 0.95));
+    eprintln!("located over tracks: CEP50 {t50:.4} m, CE95 {t95:.4} m");
+    assert!(t50 < 0.9 * cep50, "track CEP50 {t50} vs per frame {cep50}");
+    assert!(tracked
+        .iter()
+        .all(|l| l.accuracy_m.is_finite() && l.accuracy_m > 0.0));
+
     // Wrong speed of light by 15 %: every range of the map scaled.
     let mut wrong_c = Model::load_from_parts(&model);
     for rx in &mut wrong_c.meta.receivers {

@@ -1,0 +1,93 @@
+//! DEVELOPMENT ONLY: analysis-by-synthesis over a track (each frame's robust path cost plus a
+//! pull towards the midpoint of its neighbours, Gauss–Seidel sweeps) against the per-frame solve,
+//! on held-out tracks. Truth is read only to score (rigid fit).
+use rfloc_channel::scenario::{bundled, Scenario};
+use rfloc_csi::dataset::Dataset;
+use rfloc_learn::align::fit_isometry;
+use rfloc_learn::features::{extract_paths, PathOptions};
+use rfloc_learn::linalg::quantile;
+use rfloc_learn::refine::{refine_frame_near, MapView};
+use rfloc_learn::{train_recording, Recording, TrainConfig};
+
+fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
+    let iso = fit_isometry(p, t, &vec![1.0; p.len()], true);
+    let e: Vec<f64> = p
+        .iter()
+        .zip(t)
+        .map(|(x, y)| {
+            let q = iso.apply(x);
+            ((q[0] - y[0]).powi(2) + (q[1] - y[1]).powi(2)).sqrt()
+        })
+        .collect();
+    (quantile(&e, 0.5), quantile(&e, 0.95))
+}
+
+fn main() {
+    let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
+    let ds = if let Some(t) = bundled(&src) {
+        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
+    } else {
+        Dataset::read(std::path::Path::new(&src)).unwrap()
+    };
+    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    let n = ds.n_frames();
+    let rec = Recording {
+        paths: ps.clone(),
+        timestamps: ds.timestamps.to_vec(),
+        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
+        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
+        synchronized: ds.meta.synchronized,
+        carrier_hz: ds.meta.carrier_hz,
+        n_subcarriers: ds.n_subcarriers(),
+    };
+    let model = train_recording(&rec, &TrainConfig::default(), &mut |_| {}).unwrap();
+    let t = ds.truth.positions.as_ref().unwrap();
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
+    let pse = ps.select(&test);
+    let te: Vec<[f64; 3]> = test
+        .iter()
+        .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
+        .collect();
+    let per_frame: Vec<[f64; 3]> = model
+        .locate_paths(&pse, true)
+        .iter()
+        .map(|l| l.position)
+        .collect();
+    let s0 = score(&per_frame, &te);
+    println!("per frame: CEP50 {:.3} CE95 {:.3}", s0.0, s0.1);
+    let (slots, valid) = model.meta.anchor_slots();
+    let offs = model.meta.offsets();
+    let view = MapView {
+        anchors: &slots,
+        valid: &valid,
+        per_receiver: model.meta.per_receiver,
+        offsets_m: &offs,
+    };
+    let ts: Vec<f64> = test.iter().map(|&i| ds.timestamps[i]).collect();
+    let ks: Vec<i32> = test.iter().map(|&i| ds.track_of(i)).collect();
+    let lib = model.locate_paths_tracked(&pse, &ts, &ks, &Default::default());
+    let sl = score(&lib.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
+    println!(
+        "refine_tracks (defaults): CEP50 {:.3} CE95 {:.3}",
+        sl.0, sl.1
+    );
+    for w in [0.01, 0.1, 1.0, 10.0] {
+        let mut x = per_frame.clone();
+        for _sweep in 0..15 {
+            for k in 0..x.len() {
+                let nb = |j: usize| ks[j] == ks[k] && (ts[j] - ts[k]).abs() < 1.0;
+                let prev = (k > 0 && nb(k - 1)).then(|| x[k - 1]);
+                let next = (k + 1 < x.len() && nb(k + 1)).then(|| x[k + 1]);
+                let m = match (prev, next) {
+                    (Some(a), Some(b)) => [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, 0.0],
+                    (Some(a), None) | (None, Some(a)) => a,
+                    (None, None) => x[k],
+                };
+                x[k] = refine_frame_near(&pse, k, &view, x[k], 2, 0.1, 10, Some((m, w))).0;
+            }
+        }
+        let s = score(&x, &te);
+        println!("track w {w}: CEP50 {:.3} CE95 {:.3}", s.0, s.1);
+    }
+}
