@@ -27,10 +27,11 @@ use rfloc_csi::dataset::{write_positions_csv, Dataset, PositionRow};
 use rfloc_dsp::baseline::{calibrate_on_labels, clock_for, estimate_all, locate_all};
 use rfloc_dsp::multilat::{Geometry, MultilatOptions};
 use rfloc_dsp::{EstimatorOptions, FirstPathOptions};
+use rfloc_learn::track::TrackRefine;
 use rfloc_learn::{train, Model, Progress, TrainConfig};
 use serde::Serialize;
 
-use crate::pipeline::{fit_anchoring, place, rows, smooth, Positioned};
+use crate::pipeline::{anchor_labels, place, rows, smooth, Positioned};
 
 /// Where the data comes from.
 pub enum Source {
@@ -104,6 +105,8 @@ pub struct ReportMetrics {
     pub label_frames: Vec<usize>,
     pub anchoring_rms_m: f64,
     pub reflected: bool,
+    /// How the labels' model positions were located for the anchoring ("tracks" or "frames").
+    pub anchoring_located_by: String,
     pub methods: Vec<MethodResult>,
     pub peb_median_m: Option<f64>,
     pub peb_p95_m: Option<f64>,
@@ -208,6 +211,10 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     // 3. Locate every frame in the model frame (observations only).
     ui.stage("locate");
     let located = model.locate(&ds.blind(), true).context("locating")?;
+    // tracking = analysis-by-synthesis over each track, then the RTS smoother (`locate --track`)
+    let located_tracked = model
+        .locate_tracks(&ds.blind(), &TrackRefine::default())
+        .context("locating over tracks")?;
 
     // 4. Anchor with k labels drawn (spread out) from the training tracks.
     ui.stage("anchor");
@@ -221,7 +228,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     )
     .context("picking label frames")?;
     let labels: Vec<(usize, [f64; 3])> = label_frames.iter().map(|&f| (f, truth[f])).collect();
-    let anchoring = fit_anchoring(&model, &located, &labels, &ds.meta.name)?;
+    let anchoring = anchor_labels(&model, &ds.blind(), &labels)?;
     write_positions_csv(
         &cfg.out_dir.join("labels.csv"),
         &labels
@@ -235,7 +242,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         dims,
         ..TrackOptions::default()
     };
-    let tracked = smooth(&located, &test_frames, &anchoring, &ds, &track_opts)?;
+    let tracked = smooth(&located_tracked, &test_frames, &anchoring, &ds, &track_opts)?;
     let model_frame = place(&located, &test_frames, None, dims);
 
     // 5. Classical baseline: true receivers, offsets calibrated on the same labels.
@@ -343,7 +350,8 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
 
     // 9. Label efficiency (with and without tracking).
     ui.stage("label efficiency");
-    let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
+    // model positions located over their tracks, as `rfloc anchor` and `locate --track` use them
+    let model_pos: Vec<[f64; 3]> = located_tracked.iter().map(|l| l.position).collect();
     let timestamps = ds.timestamps.to_vec();
     let le = label_efficiency(
         &LabelEfficiencyInput {
@@ -383,6 +391,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         label_frames: label_frames.clone(),
         anchoring_rms_m: anchoring.alignment.rms,
         reflected: anchoring.alignment.transform.reflected,
+        anchoring_located_by: anchoring.located_by.clone(),
         methods,
         peb_median_m,
         peb_p95_m,
@@ -575,7 +584,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         s,
         "Source: {}. {} frames, {} receivers, {} subcarriers, {} receivers. Trained without labels on tracks {:?}; \
          evaluated on held-out tracks {:?} ({} frames) in the absolute frame after anchoring with {} labelled frames \
-         of the training tracks (frames {:?}; anchoring rms residual {} cm, reflected: {}). Training took {:.0} s; \
+         of the training tracks (frames {:?}, located over their {}; anchoring rms residual {} cm, reflected: {}). Training took {:.0} s; \
          the whole report {:.0} s.\n",
         m.source,
         m.frames,
@@ -587,6 +596,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         m.test_frames,
         m.label_frames.len(),
         m.label_frames,
+        m.anchoring_located_by,
         cm(m.anchoring_rms_m),
         m.reflected,
         m.train_seconds,
@@ -621,7 +631,8 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     if let Some(le) = &m.label_efficiency {
         let _ = writeln!(
             s,
-            "\n## Error vs number of labels (medians over random draws)\n"
+            "\n## Error vs number of labels (medians over random draws)\n\nModel positions located over \
+             their tracks (`rfloc locate --track` before its smoother); \"tracked\" adds the RTS smoother.\n"
         );
         s += &le.markdown_table();
     }

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
 use rfloc_learn::Model;
 
-use crate::pipeline::fit_anchoring;
+use crate::pipeline::anchor_labels;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,21 +33,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("{}: no labelled frames", args.labels.display());
     }
     let frames: Vec<usize> = labels.iter().map(|r| r.frame).collect();
-    let sub = ds
-        .select(&frames)
-        .with_context(|| format!("{}: label frames", args.labels.display()))?;
-    let located = model
-        .locate(&sub, true)
-        .context("locating the label frames")?;
-    // Labels re-indexed into the selected sub-dataset.
-    let local: Vec<(usize, [f64; 3])> =
-        labels.iter().enumerate().map(|(i, r)| (i, r.xyz)).collect();
-    let mut anchoring = fit_anchoring(&model, &located, &local, &ds.meta.name)?;
-    anchoring.label_frames = frames.clone();
+    let pairs: Vec<(usize, [f64; 3])> = labels.iter().map(|r| (r.frame, r.xyz)).collect();
+    let anchoring = anchor_labels(&model, &ds, &pairs)
+        .with_context(|| format!("{}: anchoring", args.labels.display()))?;
     let a = &anchoring.alignment;
     println!(
-        "anchored with {} labels: rms residual {:.3} m, reflected: {}, other handedness {:.3} m",
+        "anchored with {} labels (located over their {}): rms residual {:.3} m, reflected: {}, \
+         other handedness {:.3} m",
         labels.len(),
+        anchoring.located_by,
         a.rms,
         if a.transform.reflected { "yes" } else { "no" },
         a.other_handedness_rms

@@ -1,7 +1,9 @@
 //! `rfloc eval-labels MODEL --dataset DATASET --k 3,5,10,20 --draws 10`: how the absolute error
 //! falls with the number of labelled frames, with and without tracking. Labels are drawn at random
 //! from frames outside the scored tracks (their positions come from the dataset's ground truth,
-//! as if a user had walked to those spots); every draw fits its own transform.
+//! as if a user had walked to those spots); every draw fits its own transform. Model positions
+//! are located over their tracks (`rfloc_learn::track`), as `rfloc anchor` and
+//! `rfloc locate --track` use them; "tracked" adds the RTS smoother.
 
 use std::path::PathBuf;
 
@@ -9,6 +11,7 @@ use anyhow::{bail, Context};
 use rfloc_anchor::labels::{label_efficiency, LabelEfficiencyInput, LabelEfficiencyOptions};
 use rfloc_anchor::track::TrackOptions;
 use rfloc_csi::dataset::Dataset;
+use rfloc_learn::track::TrackRefine;
 use rfloc_learn::Model;
 
 use crate::pipeline::dims_of;
@@ -58,7 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if test_frames.is_empty() || candidates.is_empty() {
         bail!("tracks {test_tracks:?} leave no frames to score or none to draw labels from");
     }
-    let located = model.locate(&ds.blind(), true).context("locating")?;
+    // located over tracks, as `rfloc anchor` and `rfloc locate --track` do
+    let located = model
+        .locate_tracks(&ds.blind(), &TrackRefine::default())
+        .context("locating")?;
     let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();

@@ -1,11 +1,13 @@
 //! `rfloc locate MODEL --dataset DATASET --out positions.csv`: positions of every frame
 //! (`frame,x,y,z,accuracy_m`), in the model frame, or in site coordinates once `rfloc anchor`
-//! stored an anchoring in the model.
+//! stored an anchoring in the model. `--track` locates over each track
+//! (`rfloc_learn::track`), then smooths it.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use rfloc_csi::dataset::{write_positions_csv, Dataset, PositionRow};
+use rfloc_learn::track::TrackRefine;
 use rfloc_learn::Model;
 
 use rfloc_anchor::track::TrackOptions;
@@ -27,7 +29,9 @@ pub struct Args {
     /// Skip the analysis-by-synthesis refinement (encoder output only).
     #[arg(long)]
     pub no_refine: bool,
-    /// Smooth each track with a Kalman/RTS smoother (constant velocity, per-frame accuracy).
+    /// Locate over each track: the analysis-by-synthesis refinement with a pull towards each
+    /// frame's neighbours in time, then a Kalman/RTS smoother (constant velocity, per-frame
+    /// accuracy).
     #[arg(long)]
     pub track: bool,
 }
@@ -37,8 +41,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let ds = Dataset::read_blind(&args.dataset)
         .with_context(|| format!("reading {}", args.dataset.display()))?;
+    if args.track && args.no_refine {
+        anyhow::bail!(
+            "--track refines every frame over its track; it cannot be combined with --no-refine"
+        );
+    }
     let t0 = std::time::Instant::now();
-    let located = model.locate(&ds, !args.no_refine).context("locating")?;
+    let located = if args.track {
+        model
+            .locate_tracks(&ds, &TrackRefine::default())
+            .context("locating over tracks")?
+    } else {
+        model.locate(&ds, !args.no_refine).context("locating")?
+    };
     let secs = t0.elapsed().as_secs_f64();
     let anchoring = anchoring_of(&model)?;
     let frames: Vec<usize> = (0..located.len()).collect();
@@ -62,6 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 dataset: ds.meta.name.clone(),
                 label_frames: Vec::new(),
                 alignment: identity_alignment(dims),
+                located_by: "frames".into(),
+                frame_sigma: None,
             };
             smooth(
                 &located,
