@@ -101,6 +101,57 @@ pub fn smooth_first_paths(
     Ok(out)
 }
 
+/// Runs `work(estimator, scratch, i)` for `i` in `0..total` on `threads` scoped worker threads,
+/// each with its own [`PathEstimator`] and scratch buffer; results in index order. A worker that
+/// panics leaves an error in place of its results, and the count check reports it.
+fn par_links<T: Send>(
+    offsets_hz: &[f64],
+    opts: &EstimatorOptions,
+    total: usize,
+    threads: usize,
+    what: &'static str,
+    work: impl Fn(&mut PathEstimator, &mut Vec<Vec<Complex64>>, usize) -> T + Sync,
+    failed: impl Fn() -> T + Sync,
+) -> Result<Vec<T>, DspError> {
+    // validate options once
+    PathEstimator::new(offsets_hz, opts.clone())?;
+    let threads = threads.clamp(1, 64).min(total.max(1));
+    let chunk = total.div_ceil(threads).max(1);
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let work = &work;
+                s.spawn(move || {
+                    let mut part = Vec::new();
+                    let Ok(mut est) = PathEstimator::new(offsets_hz, opts.clone()) else {
+                        return part;
+                    };
+                    let mut scratch = Vec::new();
+                    for idx in t * chunk..((t + 1) * chunk).min(total) {
+                        part.push(work(&mut est, &mut scratch, idx));
+                    }
+                    part
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                Err(_) => out.push(failed()),
+            }
+        }
+    });
+    if out.len() != total {
+        return Err(DspError::ShapeMismatch {
+            what,
+            a: out.len(),
+            b: total,
+        });
+    }
+    Ok(out)
+}
+
 /// Super-resolves every link of `csi` `[N, R, A, K]` using `threads` worker threads (≥ 1).
 /// Bad links are kept as errors (with frame/receiver in the error's context by position) and do
 /// not stop the others.
@@ -117,50 +168,31 @@ pub fn estimate_all(
             offsets: offsets_hz.len(),
         });
     }
-    // validate options once
-    PathEstimator::new(offsets_hz, opts.clone())?;
-    let total = n * r * a;
-    let threads = threads.clamp(1, 64).min(total.max(1));
-    let chunk = total.div_ceil(threads).max(1);
-    let mut links: Vec<Result<LinkEstimate, DspError>> = Vec::with_capacity(total);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let csi = &csi;
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    let Ok(mut est) = PathEstimator::new(offsets_hz, opts.clone()) else {
-                        return out;
-                    };
-                    let mut buf = vec![Complex64::new(0.0, 0.0); k];
-                    for idx in t * chunk..((t + 1) * chunk).min(total) {
-                        let (f, rest) = (idx / (r * a), idx % (r * a));
-                        let (rx, ant) = (rest / a, rest % a);
-                        for (b, c) in buf.iter_mut().zip(csi.slice(ndarray::s![f, rx, ant, ..])) {
-                            *b = Complex64::new(c.re as f64, c.im as f64);
-                        }
-                        out.push(est.estimate_detailed(&buf));
-                    }
-                    out
-                })
+    let links = par_links(
+        offsets_hz,
+        opts,
+        n * r * a,
+        threads,
+        "estimate_all links",
+        |est, scratch, idx| {
+            let (f, rest) = (idx / (r * a), idx % (r * a));
+            let (rx, ant) = (rest / a, rest % a);
+            scratch.resize(1, Vec::new());
+            let buf = &mut scratch[0];
+            buf.clear();
+            buf.extend(
+                csi.slice(ndarray::s![f, rx, ant, ..])
+                    .iter()
+                    .map(|c| Complex64::new(c.re as f64, c.im as f64)),
+            );
+            est.estimate_detailed(buf)
+        },
+        || {
+            Err(DspError::LinearAlgebra {
+                what: "worker thread panicked",
             })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(v) => links.extend(v),
-                Err(_) => links.push(Err(DspError::LinearAlgebra {
-                    what: "worker thread panicked",
-                })),
-            }
-        }
-    });
-    if links.len() != total {
-        return Err(DspError::ShapeMismatch {
-            what: "estimate_all links",
-            a: links.len(),
-            b: total,
-        });
-    }
+        },
+    )?;
     Ok(LinkTable {
         n_frames: n,
         n_receivers: r,
@@ -194,52 +226,32 @@ pub fn estimate_all_arrays(
             b: r * a,
         });
     }
-    PathEstimator::new(offsets_hz, opts.clone())?;
-    let total = n * r;
-    let threads = threads.clamp(1, 64).min(total.max(1));
-    let chunk = total.div_ceil(threads).max(1);
-    let mut links = Vec::with_capacity(total);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let csi = &csi;
-                s.spawn(move || {
-                    let mut out = Vec::new();
-                    let Ok(mut est) = PathEstimator::new(offsets_hz, opts.clone()) else {
-                        return out;
-                    };
-                    let mut buf = vec![vec![Complex64::new(0.0, 0.0); k]; a];
-                    for idx in t * chunk..((t + 1) * chunk).min(total) {
-                        let (f, rx) = (idx / r, idx % r);
-                        for (ant, v) in buf.iter_mut().enumerate() {
-                            for (b, c) in v.iter_mut().zip(csi.slice(ndarray::s![f, rx, ant, ..])) {
-                                *b = Complex64::new(c.re as f64, c.im as f64);
-                            }
-                        }
-                        let views: Vec<&[Complex64]> = buf.iter().map(|v| v.as_slice()).collect();
-                        out.push(est.estimate_array(&views, &axes[rx], carrier_hz));
-                    }
-                    out
-                })
-            })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(v) => links.extend(v),
-                Err(_) => links.push(Err(DspError::LinearAlgebra {
-                    what: "worker thread panicked",
-                })),
+    par_links(
+        offsets_hz,
+        opts,
+        n * r,
+        threads,
+        "estimate_all_arrays links",
+        |est, scratch, idx| {
+            let (f, rx) = (idx / r, idx % r);
+            scratch.resize(a, Vec::new());
+            for (ant, v) in scratch.iter_mut().enumerate() {
+                v.clear();
+                v.extend(
+                    csi.slice(ndarray::s![f, rx, ant, ..])
+                        .iter()
+                        .map(|c| Complex64::new(c.re as f64, c.im as f64)),
+                );
             }
-        }
-    });
-    if links.len() != total {
-        return Err(DspError::ShapeMismatch {
-            what: "estimate_all_arrays links",
-            a: links.len(),
-            b: total,
-        });
-    }
-    Ok(links)
+            let views: Vec<&[Complex64]> = scratch.iter().map(|v| v.as_slice()).collect();
+            est.estimate_array(&views, &axes[rx], carrier_hz)
+        },
+        || {
+            Err(DspError::LinearAlgebra {
+                what: "worker thread panicked",
+            })
+        },
+    )
 }
 
 /// The first credible path of a joint estimate (the rule of [`first_path`], with each path's
