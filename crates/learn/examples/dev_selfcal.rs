@@ -1,12 +1,12 @@
 //! DEVELOPMENT ONLY: self-calibration on ground-truth path delays (plus unknown receiver offsets
 //! and noise added here) of the ray-traced dataset, to check the solver before dsp lands.
 //! The product path (`rfloc train`) never reads these files.
+mod common;
 use ndarray::{Array2, Array3};
 use ndarray_npy::read_npy;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use rfloc_learn::align::fit_isometry;
 use rfloc_learn::geometry::C;
 use rfloc_learn::linalg::quantile;
 use rfloc_learn::selfcal::{self_calibrate, SelfCalConfig};
@@ -102,14 +102,7 @@ fn main() {
         .iter()
         .map(|x| if x[0].is_finite() { *x } else { [0.0; 3] })
         .collect();
-    let iso = fit_isometry(&a0, &b, &w, true);
-    let errs: Vec<f64> = (0..n)
-        .filter(|&i| w[i] > 0.0)
-        .map(|i| {
-            let y = iso.apply(&a0[i]);
-            ((y[0] - b[i][0]).powi(2) + (y[1] - b[i][1]).powi(2)).sqrt()
-        })
-        .collect();
+    let (iso, errs) = common::rigid_fit(&a0, &b, &w);
     println!(
         "frames {} CEP50 {:.4} CE95 {:.4} max {:.3}",
         errs.len(),

@@ -1,6 +1,6 @@
 //! DEVELOPMENT: simulate a scenario, extract paths with rfloc-dsp, self-calibrate, score vs truth.
+mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_learn::align::fit_isometry;
 use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::linalg::quantile;
 use rfloc_learn::selfcal::{self_calibrate, SelfCalConfig};
@@ -147,14 +147,7 @@ fn main() {
         .iter()
         .map(|x| if x[0].is_finite() { *x } else { [0.0; 3] })
         .collect();
-    let iso = fit_isometry(&a0, &b, &w, true);
-    let errs: Vec<f64> = (0..n)
-        .filter(|&i| w[i] > 0.0)
-        .map(|i| {
-            let y = iso.apply(&a0[i]);
-            ((y[0] - b[i][0]).powi(2) + (y[1] - b[i][1]).powi(2)).sqrt()
-        })
-        .collect();
+    let (iso, errs) = common::rigid_fit(&a0, &b, &w);
     println!(
         "frames {} CEP50 {:.4} CE95 {:.4} max {:.3}",
         errs.len(),

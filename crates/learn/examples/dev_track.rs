@@ -1,24 +1,16 @@
 //! DEVELOPMENT ONLY: analysis-by-synthesis over a track (each frame's robust path cost plus a
 //! pull towards the midpoint of its neighbours, Gauss–Seidel sweeps) against the per-frame solve,
 //! on held-out tracks. Truth is read only to score (rigid fit).
+mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
-use rfloc_learn::align::fit_isometry;
 use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::linalg::quantile;
 use rfloc_learn::refine::{refine_frame_near, MapView};
 use rfloc_learn::{train_recording, Recording, TrainConfig};
 
 fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
-    let iso = fit_isometry(p, t, &vec![1.0; p.len()], true);
-    let e: Vec<f64> = p
-        .iter()
-        .zip(t)
-        .map(|(x, y)| {
-            let q = iso.apply(x);
-            ((q[0] - y[0]).powi(2) + (q[1] - y[1]).powi(2)).sqrt()
-        })
-        .collect();
+    let e = common::rigid_fit(p, t, &vec![1.0; p.len()]).1;
     (quantile(&e, 0.5), quantile(&e, 0.95))
 }
 

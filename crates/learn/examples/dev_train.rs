@@ -59,16 +59,7 @@ fn main() {
                 .iter()
                 .map(|&i| [truth0[[i, 0]], truth0[[i, 1]], truth0[[i, 2]]])
                 .collect();
-            let w = vec![1.0; b.len()];
-            let iso = fit_isometry(&positions, &b, &w, true);
-            let errs: Vec<f64> = positions
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| {
-                    let p = iso.apply(x);
-                    ((p[0] - y[0]).powi(2) + (p[1] - y[1]).powi(2)).sqrt()
-                })
-                .collect();
+            let errs = common::rigid_fit(&positions, &b, &vec![1.0; b.len()]).1;
             eprintln!(
                 "   snapshot {stage}: train CEP50 {:.4} CE95 {:.4}",
                 quantile(&errs, 0.5),

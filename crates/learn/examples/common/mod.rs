@@ -1,9 +1,12 @@
 //! Shared by the development examples (ground truth is read here, never in the product path).
+// each example uses a part of this module
+#![allow(dead_code)]
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rfloc_csi::dataset::Dataset;
+use rfloc_learn::align::{fit_isometry, Isometry};
 use rfloc_learn::features::PathSets;
 use rfloc_learn::geometry::C;
 
@@ -40,4 +43,21 @@ pub fn gt_paths(ds: &Dataset, p: usize, noise_m: f64) -> PathSets {
         }
     }
     ps
+}
+
+/// The best isometry (reflection allowed) of `a` onto the truth `b` with weights `w`, and the
+/// horizontal errors after it (frames with zero weight left out).
+pub fn rigid_fit(a: &[[f64; 3]], b: &[[f64; 3]], w: &[f64]) -> (Isometry, Vec<f64>) {
+    let iso = fit_isometry(a, b, w, true);
+    let errs = a
+        .iter()
+        .zip(b)
+        .zip(w)
+        .filter(|(_, &wi)| wi > 0.0)
+        .map(|((x, y), _)| {
+            let p = iso.apply(x);
+            ((p[0] - y[0]).powi(2) + (p[1] - y[1]).powi(2)).sqrt()
+        })
+        .collect();
+    (iso, errs)
 }
