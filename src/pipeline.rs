@@ -7,7 +7,7 @@
 //! reads and writes.
 
 use anyhow::{bail, Context};
-use rfloc_anchor::accuracy::Accuracy;
+use rfloc_anchor::accuracy::{excess_sigma, predictive_factor, Accuracy};
 use rfloc_anchor::align::{AlignOptions, Alignment, Dims, RigidTransform};
 use rfloc_anchor::labels::anchor_with_labels;
 use rfloc_anchor::track::{track_anchored, TrackOptions};
@@ -38,6 +38,10 @@ pub struct Anchoring {
     /// frames, so their residuals would understate a single frame's error).
     #[serde(default)]
     pub frame_sigma: Option<f64>,
+    /// RMS of the model's own per-axis σ (m) at the label frames, located frame by frame: how
+    /// much of the labels' error the model already expects ([`Anchoring::systematic_floor`]).
+    #[serde(default)]
+    pub model_sigma: Option<f64>,
 }
 
 fn frames_str() -> String {
@@ -45,17 +49,42 @@ fn frames_str() -> String {
 }
 
 impl Anchoring {
-    /// The smallest per-axis σ (m) a model position may claim: the model-frame noise that the
-    /// labels' own residuals show (`Alignment::sigma`, degrees of freedom removed). A model's
-    /// self-reported σ comes from its range fit and cannot see a wrong map; the labels can.
+    /// The smallest per-axis σ (m) any anchored position may claim, per frame or tracked.
+    ///
+    /// A model's self-reported σ comes from its range fit and cannot see a wrong map; the labels
+    /// can. Two views of the labels' error, each widened for how few residuals it rests on
+    /// ([`rfloc_anchor::accuracy::predictive_factor`]; ×1.26 for 5 labels in 2D):
+    /// - the fit's own residual σ (`Alignment::predictive_sigma`, degrees of freedom removed);
+    /// - when the labels were located over their tracks, the same labels located frame by frame
+    ///   under that transform (`frame_sigma`, d·n degrees of freedom).
+    ///
+    /// Tracked positions get the same floor: a wrong map moves neighbouring frames of a track
+    /// alike, so smoothing does not shrink it, and label frames sit on training tracks, which
+    /// fit better than new ones. Measured on the report's label-efficiency draws (10 per k): the
+    /// tracked 95% radii covered 6–82% of the errors with the label-residual floor alone, and
+    /// 78–100% with this one (demo, factory-a-walks-sync, warehouse-nlos; `reports/learn.md`).
     pub fn sigma_floor(&self) -> f64 {
-        self.alignment.sigma.unwrap_or(self.alignment.rms)
+        let fitted = self.alignment.predictive_sigma();
+        let d = self.alignment.transform.dims;
+        let per_frame = self.frame_sigma.map_or(0.0, |s| {
+            let dof = d.n() * self.label_frames.len();
+            s * predictive_factor(0.95, d, dof.max(1)).unwrap_or(1.0)
+        });
+        fitted.max(per_frame)
     }
 
-    /// [`Anchoring::sigma_floor`] for a position located frame by frame: the labels' per-frame
-    /// residuals where the transform was fitted on track-located positions.
-    pub fn frame_sigma_floor(&self) -> f64 {
-        self.frame_sigma.unwrap_or(0.0).max(self.sigma_floor())
+    /// The part of [`Anchoring::sigma_floor`] that the model's own σ at the labels does not
+    /// explain ([`rfloc_anchor::accuracy::excess_sigma`]): the floor under a *tracked* σ.
+    /// Smoothing averages what the model's σ explains (noise that changes from frame to frame);
+    /// the rest, a wrong map, moves the frames of a track alike and stays.
+    pub fn systematic_floor(&self) -> f64 {
+        let m = self.model_sigma;
+        let fitted = self.alignment.systematic_sigma(m);
+        let d = self.alignment.transform.dims;
+        let per_frame = self.frame_sigma.map_or(0.0, |s| {
+            excess_sigma(s, d.n() * self.label_frames.len(), m.unwrap_or(0.0), d)
+        });
+        fitted.max(per_frame)
     }
 }
 
@@ -123,6 +152,7 @@ pub fn fit_anchoring(
         alignment,
         located_by: frames_str(),
         frame_sigma: None,
+        model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].accuracy_m))),
     })
 }
 
@@ -178,6 +208,7 @@ pub fn anchor_labels(
                 })
                 .sum();
             a.frame_sigma = Some((ss / (d * labels.len()) as f64).sqrt());
+            a.model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
             Ok(a)
         })
         .and_then(Result::ok);
@@ -225,11 +256,8 @@ pub fn place(
             let (xyz, sigma) = match anchoring {
                 Some(a) => (
                     a.alignment.transform.apply(l.position),
-                    a.alignment.position_sigma(
-                        l.position,
-                        l.accuracy_m.max(a.frame_sigma_floor()),
-                        None,
-                    ),
+                    a.alignment
+                        .position_sigma(l.position, l.accuracy_m.max(a.sigma_floor()), None),
                 ),
                 None => (l.position, l.accuracy_m),
             };
@@ -243,14 +271,28 @@ pub fn place(
         .collect()
 }
 
+/// Root mean square of finite values (0 when there are none).
+fn rms(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut s, mut n) = (0.0, 0usize);
+    for v in values.filter(|v| v.is_finite()) {
+        s += v * v;
+        n += 1;
+    }
+    if n == 0 {
+        0.0
+    } else {
+        (s / n as f64).sqrt()
+    }
+}
+
 /// Kalman/RTS smoothing over each track (time gaps and track changes restart the filter).
 ///
 /// Smoothing runs on the model's own per-frame σ; the anchoring transform's uncertainty is added
 /// afterwards, because it is common to every frame and no smoothing averages it out. For the same
-/// reason a tracked σ never falls below the labels' residual σ ([`Anchoring::sigma_floor`]): what
-/// the labels show is mostly a wrong map, which moves neighbouring frames of a track alike, so
-/// averaging along the track does not shrink it (without this floor the tracked 95% radii of
-/// the demo covered 15% of the errors).
+/// reason a tracked σ never falls below [`Anchoring::systematic_floor`]: what the labels show
+/// beyond the model's own σ is a wrong map, which moves neighbouring frames of a track alike, so
+/// averaging along the track does not shrink it (without a floor the tracked 95% radii of the
+/// demo covered 15% of the errors).
 pub fn smooth(
     located: &[Located],
     frames: &[usize],
@@ -259,10 +301,10 @@ pub fn smooth(
     opts: &TrackOptions,
 ) -> anyhow::Result<Vec<Positioned>> {
     let model_xyz: Vec<[f64; 3]> = frames.iter().map(|&f| located[f].position).collect();
-    let floor = anchoring.sigma_floor().max(1e-4);
+    let floor = anchoring.systematic_floor().max(1e-4);
     let model_sigma: Vec<f64> = frames
         .iter()
-        .map(|&f| located[f].accuracy_m.max(floor))
+        .map(|&f| located[f].accuracy_m.max(1e-4))
         .collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();

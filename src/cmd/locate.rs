@@ -79,6 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 alignment: identity_alignment(dims),
                 located_by: "frames".into(),
                 frame_sigma: None,
+                model_sigma: None,
             };
             smooth(
                 &located,

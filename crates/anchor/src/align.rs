@@ -305,6 +305,40 @@ impl Alignment {
         s2 / n + rot_trace / d as f64
     }
 
+    /// Residual degrees of freedom behind `sigma`: d·n − n_params over the inliers.
+    pub fn dof(&self) -> usize {
+        let d = self.transform.dims;
+        (d.n() * self.n_inliers).saturating_sub(d.n_params())
+    }
+
+    /// The per-axis σ (m) that a 95% radius for a *new* position should be built on: `sigma`
+    /// widened by [`crate::accuracy::predictive_factor`] for the few residuals it comes from
+    /// (×1.26 with 5 labels in 2D), or `rms` when the fit has no redundancy.
+    pub fn predictive_sigma(&self) -> f64 {
+        match self.sigma {
+            Some(s) if self.dof() > 0 => {
+                s * crate::accuracy::predictive_factor(0.95, self.transform.dims, self.dof())
+                    .unwrap_or(1.0)
+            }
+            _ => self.rms,
+        }
+    }
+
+    /// The part of the labels' error that the model's own per-axis σ at the labels
+    /// (`model_sigma`, m; None: unknown, so all of it) does not explain
+    /// ([`crate::accuracy::excess_sigma`]).
+    ///
+    /// Why: noise the model's σ explains changes from frame to frame and smoothing along a track
+    /// averages it; the rest (a wrong map) moves neighbouring frames alike and does not average,
+    /// so a tracked σ must not fall below it.
+    pub fn systematic_sigma(&self, model_sigma: Option<f64>) -> f64 {
+        let m = model_sigma.unwrap_or(0.0);
+        match self.sigma {
+            Some(s) => crate::accuracy::excess_sigma(s, self.dof(), m, self.transform.dims),
+            None => crate::accuracy::excess_sigma(self.rms, 0, m, self.transform.dims),
+        }
+    }
+
     /// Per-axis σ (m) of an anchored position: the model's own σ at that frame combined with the
     /// transform's uncertainty there (`label_sigma`: None uses the fit's estimate `sigma`, or its
     /// rms when the fit has no redundancy).

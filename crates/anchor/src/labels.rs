@@ -361,17 +361,20 @@ pub fn label_efficiency(
             let moved = a.transform.apply_all(&test_model);
             let e_raw = errors(&moved, &test_truth, opts.error)?;
             let raw = Metrics::from_errors(&e_raw)?;
-            // Model noise per frame (given, or estimated from the label residuals), and the noise
-            // at the labels that sets the transform's own uncertainty.
-            let fallback = a.sigma.unwrap_or(a.rms).max(1e-3);
+            // Model noise per frame (given, or estimated from the label residuals) feeds the
+            // smoother. A per-frame radius never falls below what the labels' residuals show
+            // (widened for how few they are, `Alignment::predictive_sigma`): a model's own σ
+            // cannot see a wrong map and the labels can. The noise at the labels sets the
+            // transform's own uncertainty.
+            let floor = a.predictive_sigma().max(1e-3);
             let model_sig: Vec<f64> = input
                 .test_frames
                 .iter()
-                .map(|&f| input.sigma.map_or(fallback, |s| s[f].max(1e-6)))
+                .map(|&f| input.sigma.map_or(floor, |s| s[f].max(1e-6)))
                 .collect();
             let label_sigma = match input.sigma {
                 Some(s) => (labels.iter().map(|&f| s[f] * s[f]).sum::<f64>() / k as f64).sqrt(),
-                None => fallback,
+                None => a.sigma.unwrap_or(a.rms).max(1e-3),
             };
             let align_var: Vec<f64> = test_model
                 .iter()
@@ -380,13 +383,20 @@ pub fn label_efficiency(
             let sig: Vec<f64> = model_sig
                 .iter()
                 .zip(&align_var)
-                .map(|(s, v)| (s * s + v).sqrt())
+                .map(|(s, v)| {
+                    let s = s.max(floor);
+                    (s * s + v).sqrt()
+                })
                 .collect();
             let coverage95 = calibration(&e_raw, &sig, err_dims)?.share_in_r95;
             let (tracked, coverage95_tracked) = match &opts.track {
                 Some(topts) => {
                     // Smoothing averages the model's frame-to-frame noise only; the transform's
-                    // error is common to every frame, so its variance is added afterwards.
+                    // error is common to every frame, so its variance is added afterwards. The
+                    // part of the labels' floor that the model's own σ does not explain stays
+                    // under the smoothed σ: a wrong map moves the frames of a track alike and
+                    // averaging along it does not shrink that error.
+                    let systematic = a.systematic_sigma(input.sigma.map(|_| label_sigma));
                     let meas: Vec<Measurement> = input
                         .test_frames
                         .iter()
@@ -405,7 +415,10 @@ pub fn label_efficiency(
                     let s_tr: Vec<f64> = out
                         .iter()
                         .zip(&align_var)
-                        .map(|(p, v)| (p.sigma * p.sigma + v).sqrt().max(1e-9))
+                        .map(|(p, v)| {
+                            let s = p.sigma.max(systematic);
+                            (s * s + v).sqrt()
+                        })
                         .collect();
                     (
                         Some(Metrics::from_errors(&e_tr)?),
