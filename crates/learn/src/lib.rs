@@ -15,6 +15,7 @@ pub mod linalg;
 pub mod model;
 pub mod nets;
 pub mod refine;
+pub mod refine_unsynced;
 pub mod selfcal;
 pub mod track;
 pub mod train;

@@ -1,0 +1,95 @@
+//! DEVELOPMENT ONLY: does scoring a self-calibration by *all* paths (after finding its virtual
+//! anchors) pick better geometries than its first-path cost? Runs single-start
+//! self-calibrations with different seeds on the training frames, scores each both ways, and
+//! prints the truth (rigid-fit CEP50 of the positions) beside them.
+//! Usage: `dev_select <scenario or dataset> [seeds]`.
+mod common;
+use rfloc_channel::scenario::{bundled, Scenario};
+use rfloc_csi::dataset::Dataset;
+use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
+use rfloc_learn::features::{extract_paths, PathOptions};
+use rfloc_learn::linalg::quantile;
+use rfloc_learn::selfcal::{self_calibrate_tracks, Motion, SelfCalConfig};
+
+fn main() {
+    let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
+    let seeds: u64 = std::env::args().nth(2).map_or(12, |s| s.parse().unwrap());
+    let ds = if let Some(t) = bundled(&src) {
+        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
+    } else {
+        Dataset::read(std::path::Path::new(&src)).unwrap()
+    };
+    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
+    let t = ds.truth.positions.as_ref().unwrap();
+    let truth: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();
+    let ts = ds.timestamps.to_vec();
+    let ks: Vec<i32> = (0..n).map(|i| ds.track_of(i)).collect();
+    let motion = Motion {
+        timestamps: &ts,
+        track_ids: &ks,
+        max_speed_mps: 2.0,
+        weight: 1.0,
+    };
+    let observed = ps.range_m.iter().filter(|v| v.is_finite()).count();
+    println!("seed | first-path cost | inlier share (first) | all paths explained | support-weighted | CEP50 (truth)");
+    for seed in 0..seeds {
+        let cfg = SelfCalConfig {
+            dims: 2,
+            starts: 1,
+            subset: 300,
+            seed,
+            cauchy_m: 0.1,
+            one_sided: true,
+        };
+        let Some(cal) = self_calibrate_tracks(&ps.first_m, nr, &cfg, Some(&motion)) else {
+            println!("{seed} | failed");
+            continue;
+        };
+        let tol = (3.0 * cal.inlier_rms_m).clamp(0.05, 0.3);
+        let mut explained_total = 0usize;
+        for r in 0..nr {
+            let mut ex = mark_los(
+                &ps,
+                r,
+                &cal.positions,
+                &cal.receivers[r],
+                cal.offsets_m[r],
+                tol,
+            );
+            let search = AnchorSearch {
+                per_receiver: 7,
+                tol_m: tol,
+                seed: 0,
+                ..AnchorSearch::default()
+            };
+            let _ = find_anchors(&ps, r, &cal.positions, cal.offsets_m[r], &mut ex, &search);
+            for i in 0..n {
+                for k in 0..p {
+                    if ex[i * p + k] && ps.range_m[(i * nr + r) * p + k].is_finite() {
+                        explained_total += 1;
+                    }
+                }
+            }
+        }
+        let ok: Vec<f64> = cal
+            .positions
+            .iter()
+            .map(|x| if x[0].is_finite() { 1.0 } else { 0.0 })
+            .collect();
+        let pos: Vec<[f64; 3]> = cal
+            .positions
+            .iter()
+            .map(|x| if x[0].is_finite() { *x } else { [0.0; 3] })
+            .collect();
+        let e = common::rigid_fit(&pos, &truth, &ok).1;
+        println!(
+            "{seed} | {:.4} | {:.3} | {:.3} (tol {:.2} m) | - | {:.3} m",
+            cal.subset_cost,
+            cal.inlier_fraction,
+            explained_total as f64 / observed as f64,
+            tol,
+            quantile(&e, 0.5)
+        );
+    }
+}
