@@ -37,6 +37,13 @@ pub enum Robust {
 }
 
 impl Robust {
+    /// The loss's scale δ (m).
+    pub fn scale(self) -> f64 {
+        match self {
+            Robust::Huber(d) | Robust::Cauchy(d) | Robust::NlosCauchy(d) => d,
+        }
+    }
+
     /// The loss `ρ(e)`.
     #[inline]
     pub fn rho(self, e: f64) -> f64 {
