@@ -3,7 +3,8 @@
 //! self-calibrations with different seeds on the training frames, scores each both ways, and
 //! prints the truth (rigid-fit CEP50 of the positions) beside them.
 //! Usage: `dev_select <scenario or dataset> [seeds]`; `TRUTHCOST=1`: instead, the first-path
-//! cost at the truth, refined from the truth, and at the shipped self-calibration.
+//! cost at the truth, refined from the truth, and at the shipped self-calibration. `GT=1`: on
+//! the true path delays instead of dsp's.
 mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
@@ -21,7 +22,12 @@ fn main() {
     } else {
         Dataset::read(std::path::Path::new(&src)).unwrap()
     };
-    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    // GT=1: the true path delays (perfect super-resolution; unknown offsets, 1 cm noise)
+    let ps = if std::env::var("GT").is_ok() {
+        common::gt_paths(&ds, 8, 0.01)
+    } else {
+        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
+    };
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();
     let truth: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();
