@@ -602,6 +602,9 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         m.train_seconds,
         m.total_seconds,
     );
+    for w in m.model_metrics.warnings() {
+        let _ = writeln!(s, "**Training warning:** {w}.\n");
+    }
     let _ = writeln!(s, "## Accuracy on the held-out tracks (horizontal error)\n");
     s += &summary_table(m);
     let _ = writeln!(

@@ -92,6 +92,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         100.0 * m.selfcal_inlier_fraction,
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
+    for w in m.warnings() {
+        eprintln!("warning: {w}");
+    }
     println!("model written to {}", args.out.display());
     Ok(())
 }
