@@ -5,7 +5,9 @@
 //! positions fixed), and locates the held-out tracks with anchors = receivers and their images.
 //! Prints each receiver's learned height and offset. Truth only scores.
 //! Usage: `dev_planes <scenario or dataset>`; env PLANES (default 6), TOL (m, default 0.2),
-//! HTRUE=1 (oracle: the true receiver heights above the tags, offsets refitted to them).
+//! HTRUE=1 (oracle: the true receiver heights above the tags, offsets refitted to them), GT=1
+//! (true path delays), ALT=n (n rounds of relocating the training frames and refitting),
+//! ONELAYER=1 (at most one floor and one ceiling plane).
 mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
@@ -40,7 +42,12 @@ fn main() {
     } else {
         Dataset::read(std::path::Path::new(&src)).unwrap()
     };
-    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
+    let ps = if std::env::var("GT").is_ok() {
+        common::gt_paths(&ds, 8, 0.01)
+    } else {
+        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
+    };
     let n = ds.n_frames();
     let rec = Recording {
         paths: ps.clone(),
@@ -156,9 +163,19 @@ fn main() {
                 d += 0.2;
             }
         }
-        let mut z = -15.0;
+        let mut z: f64 = -15.0;
+        let one_layer = std::env::var("ONELAYER").is_ok();
         while z < 15.0 {
             let cand = [0.0, 0.0, 1.0, z];
+            // ONELAYER=1: at most one floor (z < 0) and one ceiling (z > 0)
+            if one_layer
+                && pl
+                    .iter()
+                    .any(|q: &[f64; 4]| q[2].abs() > 0.9 && q[3].signum() == z.signum())
+            {
+                z += 0.1;
+                continue;
+            }
             let (c, h) = support(&cand, &explained);
             if c > best.1 {
                 best = (cand, c, h);
@@ -177,16 +194,89 @@ fn main() {
         }
         pl.push(best.0);
     }
-    // robust LM over receivers and planes, positions fixed
-    let kk = pl.len();
-    let np = 3 * nr + 4 * kk;
-    let pack = |rx: &[[f64; 3]], pl: &[[f64; 4]]| -> Vec<f64> {
-        rx.iter()
-            .flat_map(|r| r.to_vec())
-            .chain(pl.iter().flat_map(|p| p.to_vec()))
-            .collect()
-    };
-    let unpack = |v: &[f64]| -> (Vec<[f64; 3]>, Vec<[f64; 4]>) {
+    // Alternate: receivers + planes + offsets by robust LM with the positions fixed, then every
+    // training frame relocated on that map (ALT rounds; 0 = one map fit only).
+    let mut train_pos = train_pos;
+    let train_truth: Vec<[f64; 3]> = train
+        .iter()
+        .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
+        .collect();
+    let rounds: usize = std::env::var("ALT").map_or(0, |v| v.parse().unwrap());
+    let mut pl = pl;
+    for round in 0..=rounds {
+        let (rx2, pl2, offs2) = fit_map(&pst, &train_pos, &rx, &pl, &offs);
+        rx = rx2;
+        pl = pl2;
+        offs = offs2;
+        let anchors = plane_anchors(&rx, &pl);
+        let va = vec![true; anchors.len()];
+        let view = MapView {
+            anchors: &anchors,
+            valid: &va,
+            per_receiver: 1 + pl.len(),
+            offsets_m: &offs,
+        };
+        let x: Vec<[f64; 3]> = loc
+            .iter()
+            .enumerate()
+            .map(|(k, l)| refine_frame(&pse, k, &view, l.encoder, 2, 0.1, 20).0)
+            .collect();
+        let s1 = score(&x, &te);
+        let s_tr = score(&train_pos, &train_truth);
+        println!(
+            "round {round}: plane map ({} planes): train CEP50 {:.3}; held-out per frame CEP50 {:.3} CE95 {:.3}",
+            pl.len(), s_tr.0, s1.0, s1.1
+        );
+        if round == rounds {
+            let iso = common::rigid_fit(&x, &te, &vec![1.0; x.len()]).0;
+            let rxt = ds.meta.receiver_positions().unwrap();
+            for r in 0..nr {
+                let a = iso.apply(&rx[r]);
+                println!(
+                    "rx{r}: xy error {:.2} m, height {:.2} m (true {:.2}), offset {:.2} m",
+                    ((a[0] - rxt[r][0]).powi(2) + (a[1] - rxt[r][1]).powi(2)).sqrt(),
+                    rx[r][2].abs(),
+                    rxt[r][2] - te[0][2],
+                    offs[r]
+                );
+            }
+            break;
+        }
+        for (i, x) in train_pos.iter_mut().enumerate() {
+            *x = refine_frame(&pst, i, &view, *x, 2, 0.1, 15).0;
+        }
+    }
+}
+
+/// Receivers and their images in the planes, `[R · (1 + K)]`.
+fn plane_anchors(rx: &[[f64; 3]], pl: &[[f64; 4]]) -> Vec<[f64; 3]> {
+    rx.iter()
+        .flat_map(|r| {
+            std::iter::once(*r)
+                .chain(pl.iter().map(|q| reflect(r, q)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Robust LM (Cauchy 0.1 m, numeric Jacobian) over receivers, planes and offsets with the
+/// positions fixed.
+fn fit_map(
+    ps: &rfloc_learn::features::PathSets,
+    pos: &[[f64; 3]],
+    rx: &[[f64; 3]],
+    pl: &[[f64; 4]],
+    offs: &[f64],
+) -> (Vec<[f64; 3]>, Vec<[f64; 4]>, Vec<f64>) {
+    let (nr, p, kk) = (rx.len(), ps.max_paths, pl.len());
+    let np = 3 * nr + 4 * kk + nr;
+    let mut v: Vec<f64> = rx
+        .iter()
+        .flat_map(|r| r.to_vec())
+        .chain(pl.iter().flat_map(|q| q.to_vec()))
+        .chain(offs.iter().copied())
+        .collect();
+    let unpack = |v: &[f64]| -> (Vec<[f64; 3]>, Vec<[f64; 4]>, Vec<f64>) {
         let rx = (0..nr)
             .map(|r| [v[3 * r], v[3 * r + 1], v[3 * r + 2]])
             .collect();
@@ -196,24 +286,24 @@ fn main() {
                 [v[o], v[o + 1], v[o + 2], v[o + 3]]
             })
             .collect();
-        (rx, pl)
+        let of = v[3 * nr + 4 * kk..].to_vec();
+        (rx, pl, of)
     };
     let resid = |v: &[f64]| -> Vec<f64> {
-        let (rx, pl) = unpack(v);
+        let (rx, pl, of) = unpack(v);
+        let anchors = plane_anchors(&rx, &pl);
+        let m = 1 + kk;
         let mut out = Vec::new();
-        for (i, x) in train_pos.iter().enumerate() {
+        for (i, x) in pos.iter().enumerate() {
             for r in 0..nr {
-                let anchors: Vec<[f64; 3]> = std::iter::once(rx[r])
-                    .chain(pl.iter().map(|q| reflect(&rx[r], q)))
-                    .collect();
                 for k in 0..p {
-                    let o = pst.range_m[(i * nr + r) * p + k];
+                    let o = ps.range_m[(i * nr + r) * p + k];
                     if !o.is_finite() {
                         continue;
                     }
-                    let e = anchors
+                    let e = anchors[r * m..(r + 1) * m]
                         .iter()
-                        .map(|a| o - offs[r] - dist(x, a))
+                        .map(|a| o - of[r] - dist(x, a))
                         .min_by(|a, b| a.abs().total_cmp(&b.abs()))
                         .unwrap();
                     out.push(e);
@@ -228,22 +318,25 @@ fn main() {
             .map(|v| 0.5 * delta * delta * (1.0 + (v / delta).powi(2)).ln())
             .sum::<f64>()
     };
-    let mut v = pack(&rx, &pl);
     let mut e0 = resid(&v);
     let mut c0 = cost(&e0);
     let mut lambda = 1e-2;
-    for it in 0..25 {
+    for _ in 0..25 {
         let w: Vec<f64> = e0
             .iter()
             .map(|e| 1.0 / (1.0 + (e / delta).powi(2)))
             .collect();
-        let mut jac = vec![Vec::new(); np];
-        for a in 0..np {
-            let mut vp = v.clone();
-            vp[a] += 1e-5;
-            let ep = resid(&vp);
-            jac[a] = ep.iter().zip(&e0).map(|(x, y)| (x - y) / 1e-5).collect();
-        }
+        let jac: Vec<Vec<f64>> = (0..np)
+            .map(|a| {
+                let mut vp = v.clone();
+                vp[a] += 1e-5;
+                resid(&vp)
+                    .iter()
+                    .zip(&e0)
+                    .map(|(x, y)| (x - y) / 1e-5)
+                    .collect()
+            })
+            .collect();
         let mut h = vec![0.0; np * np];
         let mut g = vec![0.0; np];
         for a in 0..np {
@@ -278,57 +371,9 @@ fn main() {
             }
             lambda *= 10.0;
         }
-        eprintln!("LM {it}: cost {c0:.3}");
         if !improved {
             break;
         }
     }
-    let (rx2, pl2) = unpack(&v);
-    rx = rx2;
-    let m2 = 1 + kk;
-    let anchors: Vec<[f64; 3]> = (0..nr)
-        .flat_map(|r| {
-            std::iter::once(rx[r])
-                .chain(pl2.iter().map(|q| reflect(&rx[r], q)))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let va = vec![true; anchors.len()];
-    let view = MapView {
-        anchors: &anchors,
-        valid: &va,
-        per_receiver: m2,
-        offsets_m: &offs,
-    };
-    let x: Vec<[f64; 3]> = loc
-        .iter()
-        .enumerate()
-        .map(|(k, l)| refine_frame(&pse, k, &view, l.encoder, 2, 0.1, 20).0)
-        .collect();
-    let s1 = score(&x, &te);
-    println!(
-        "plane map ({kk} planes): per frame CEP50 {:.3} CE95 {:.3}",
-        s1.0, s1.1
-    );
-    // receivers vs truth after the rigid fit of the held-out positions
-    let iso = common::rigid_fit(&x, &te, &vec![1.0; x.len()]).0;
-    let iso0 = common::rigid_fit(
-        &loc.iter().map(|l| l.position).collect::<Vec<_>>(),
-        &te,
-        &vec![1.0; x.len()],
-    )
-    .0;
-    let rxt = ds.meta.receiver_positions().unwrap();
-    for r in 0..nr {
-        let a = iso.apply(&rx[r]);
-        let b = iso0.apply(&slots[r * m]);
-        println!(
-            "rx{r}: xy error plane map {:.2} m, learned map {:.2} m; learned height above the tags {:.2} m (true {:.2}), offset {:.2} m",
-            ((a[0] - rxt[r][0]).powi(2) + (a[1] - rxt[r][1]).powi(2)).sqrt(),
-            ((b[0] - rxt[r][0]).powi(2) + (b[1] - rxt[r][1]).powi(2)).sqrt(),
-            slots[r * m][2].abs(),
-            rxt[r][2] - te[0][2],
-            offs[r]
-        );
-    }
+    unpack(&v)
 }
