@@ -38,8 +38,9 @@ pub struct Anchoring {
     /// frames, so their residuals would understate a single frame's error).
     #[serde(default)]
     pub frame_sigma: Option<f64>,
-    /// RMS of the model's own per-axis σ (m) at the label frames, located frame by frame: how
-    /// much of the labels' error the model already expects ([`Anchoring::systematic_floor`]).
+    /// RMS of the model's range-fit σ (m, `Located::fit_sigma_m`) at the label frames, located
+    /// frame by frame: how much of the labels' error is frame-to-frame noise
+    /// ([`Anchoring::systematic_floor`]).
     #[serde(default)]
     pub model_sigma: Option<f64>,
 }
@@ -152,7 +153,7 @@ pub fn fit_anchoring(
         alignment,
         located_by: frames_str(),
         frame_sigma: None,
-        model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].accuracy_m))),
+        model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].fit_sigma_m))),
     })
 }
 
@@ -208,7 +209,7 @@ pub fn anchor_labels(
                 })
                 .sum();
             a.frame_sigma = Some((ss / (d * labels.len()) as f64).sqrt());
-            a.model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
+            a.model_sigma = Some(rms(one.iter().map(|l| l.fit_sigma_m)));
             Ok(a)
         })
         .and_then(Result::ok);
