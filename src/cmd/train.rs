@@ -83,10 +83,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("saving {}", args.out.display()))?;
     let m = &model.meta.metrics;
     println!(
-        "trained on {} frames ({} held out, tracks {:?}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {} anchors",
+        "trained on {} frames ({} held out, {}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {} anchors",
         m.train_frames,
         m.holdout_frames,
-        m.holdout_tracks,
+        tracks_summary(&m.holdout_tracks),
         t0.elapsed().as_secs_f64(),
         m.range_rms_m,
         100.0 * m.selfcal_inlier_fraction,
@@ -97,4 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("model written to {}", args.out.display());
     Ok(())
+}
+
+/// `tracks [6, 7]`, or `127 tracks (722…848)` when there are many (a grid dataset has one per
+/// point).
+fn tracks_summary(tracks: &[i32]) -> String {
+    match (tracks.len(), tracks.iter().min(), tracks.iter().max()) {
+        (n, Some(lo), Some(hi)) if n > 10 => format!("{n} tracks ({lo}…{hi})"),
+        _ => format!("tracks {tracks:?}"),
+    }
 }
