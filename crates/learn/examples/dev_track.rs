@@ -1,6 +1,7 @@
 //! DEVELOPMENT ONLY: analysis-by-synthesis over a track (each frame's robust path cost plus a
 //! pull towards the midpoint of its neighbours, Gauss–Seidel sweeps) against the per-frame solve,
-//! on held-out tracks. Truth is read only to score (rigid fit).
+//! on held-out tracks. Truth is read only to score (rigid fit). Env SIGMA_A: the walker's
+//! acceleration σ of the track refinement (m/s², default 20).
 mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
@@ -58,7 +59,11 @@ fn main() {
     };
     let ts: Vec<f64> = test.iter().map(|&i| ds.timestamps[i]).collect();
     let ks: Vec<i32> = test.iter().map(|&i| ds.track_of(i)).collect();
-    let lib = model.locate_paths_tracked(&pse, &ts, &ks, &Default::default());
+    let mut topts = rfloc_learn::track::TrackRefine::default();
+    if let Ok(v) = std::env::var("SIGMA_A") {
+        topts.sigma_accel_mps2 = v.parse().unwrap();
+    }
+    let lib = model.locate_paths_tracked(&pse, &ts, &ks, &topts);
     let sl = score(&lib.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
     println!(
         "refine_tracks (defaults): CEP50 {:.3} CE95 {:.3}",
