@@ -1,7 +1,8 @@
 //! DEVELOPMENT ONLY: analysis-by-synthesis over a track (each frame's robust path cost plus a
 //! pull towards the midpoint of its neighbours, Gauss–Seidel sweeps) against the per-frame solve,
 //! on held-out tracks. Truth is read only to score (rigid fit). Env SIGMA_A: the walker's
-//! acceleration σ of the track refinement (m/s², default 20).
+//! acceleration σ of the track refinement (m/s², default 20); MIRRORS: virtual anchors per
+//! receiver (default 7).
 mod common;
 use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
@@ -33,7 +34,11 @@ fn main() {
         carrier_hz: ds.meta.carrier_hz,
         n_subcarriers: ds.n_subcarriers(),
     };
-    let model = train_recording(&rec, &TrainConfig::default(), &mut |_| {}).unwrap();
+    let mut cfg = TrainConfig::default();
+    if let Ok(v) = std::env::var("MIRRORS") {
+        cfg.mirrors = v.parse().unwrap();
+    }
+    let model = train_recording(&rec, &cfg, &mut |_| {}).unwrap();
     let t = ds.truth.positions.as_ref().unwrap();
     let held = &model.meta.metrics.holdout_tracks;
     let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
