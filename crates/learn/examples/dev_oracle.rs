@@ -7,7 +7,6 @@
 //! the first argument, same hall and receivers) with a free clock per receiver and frame
 //! (`refine_unsynced`), on the map built from the first; and the first's own frames the same way.
 mod common;
-use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
 use rfloc_learn::features::{extract_paths, PathOptions};
@@ -22,17 +21,9 @@ fn main() {
         .nth(2)
         .map(|s| s.parse().unwrap())
         .unwrap_or(7);
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
-    let ps = if std::env::var("GT").is_ok() {
-        common::gt_paths(&ds, 8, 0.01)
-    } else {
-        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
-    };
+    let ds = common::load(&src);
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    let ps = common::paths(&ds);
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();
     let pos: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();

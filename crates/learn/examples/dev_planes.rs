@@ -9,9 +9,6 @@
 //! (true path delays), ALT=n (n rounds of relocating the training frames and refitting),
 //! ONELAYER=1 (at most one floor and one ceiling plane).
 mod common;
-use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_csi::dataset::Dataset;
-use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::geometry::dist;
 use rfloc_learn::linalg::{quantile, solve_spd};
 use rfloc_learn::refine::{refine_frame, MapView};
@@ -37,27 +34,11 @@ fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
 
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
-    let ps = if std::env::var("GT").is_ok() {
-        common::gt_paths(&ds, 8, 0.01)
-    } else {
-        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
-    };
+    let ds = common::load(&src);
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    let ps = common::paths(&ds);
     let n = ds.n_frames();
-    let rec = Recording {
-        paths: ps.clone(),
-        timestamps: ds.timestamps.to_vec(),
-        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
-        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
-        synchronized: ds.meta.synchronized,
-        carrier_hz: ds.meta.carrier_hz,
-        n_subcarriers: ds.n_subcarriers(),
-    };
+    let rec = Recording::new(&ds, ps.clone());
     let model = train_recording(&rec, &TrainConfig::default(), &mut |_| {}).unwrap();
     let t = ds.truth.positions.as_ref().unwrap();
     let held = &model.meta.metrics.holdout_tracks;

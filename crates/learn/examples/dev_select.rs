@@ -6,10 +6,7 @@
 //! cost at the truth, refined from the truth, and at the shipped self-calibration. `GT=1`: on
 //! the true path delays instead of dsp's.
 mod common;
-use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_csi::dataset::Dataset;
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
-use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::geometry::{dist, Robust};
 use rfloc_learn::linalg::quantile;
 use rfloc_learn::selfcal::{refine, self_calibrate_tracks, Motion, SelfCalConfig};
@@ -17,17 +14,10 @@ use rfloc_learn::selfcal::{refine, self_calibrate_tracks, Motion, SelfCalConfig}
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let seeds: u64 = std::env::args().nth(2).map_or(12, |s| s.parse().unwrap());
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
+    let ds = common::load(&src);
     // GT=1: the true path delays (perfect super-resolution; unknown offsets, 1 cm noise)
-    let ps = if std::env::var("GT").is_ok() {
-        common::gt_paths(&ds, 8, 0.01)
-    } else {
-        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
-    };
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    let ps = common::paths(&ds);
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();
     let truth: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();

@@ -4,9 +4,6 @@
 //! acceleration σ of the track refinement (m/s², default 20); MIRRORS: virtual anchors per
 //! receiver (default 7).
 mod common;
-use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_csi::dataset::Dataset;
-use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::linalg::quantile;
 use rfloc_learn::refine::{refine_frame_near, MapView};
 use rfloc_learn::{train_recording, Recording, TrainConfig};
@@ -18,22 +15,10 @@ fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
 
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
-    let ps = extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap();
+    let ds = common::load(&src);
+    let ps = common::paths(&ds);
     let n = ds.n_frames();
-    let rec = Recording {
-        paths: ps.clone(),
-        timestamps: ds.timestamps.to_vec(),
-        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
-        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
-        synchronized: ds.meta.synchronized,
-        carrier_hz: ds.meta.carrier_hz,
-        n_subcarriers: ds.n_subcarriers(),
-    };
+    let rec = Recording::new(&ds, ps.clone());
     let mut cfg = TrainConfig::default();
     if let Ok(v) = std::env::var("MIRRORS") {
         cfg.mirrors = v.parse().unwrap();

@@ -2,8 +2,6 @@
 //! path delays of a dataset ("gt", development only), score held-out tracks against the truth.
 mod common;
 use common::gt_paths;
-use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_csi::dataset::Dataset;
 use rfloc_learn::align::fit_isometry;
 use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::linalg::quantile;
@@ -20,11 +18,7 @@ fn main() {
         cfg.map_steps = e.parse().unwrap();
     }
     let t0 = std::time::Instant::now();
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
+    let ds = common::load(&src);
     let ps = if mode == "gt" {
         gt_paths(&ds, 8, 0.01)
     } else {
@@ -32,15 +26,7 @@ fn main() {
     };
     println!("data+paths {:.1}s", t0.elapsed().as_secs_f64());
     let n = ds.n_frames();
-    let rec = Recording {
-        paths: ps.clone(),
-        timestamps: ds.timestamps.to_vec(),
-        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
-        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
-        synchronized: ds.meta.synchronized,
-        carrier_hz: ds.meta.carrier_hz,
-        n_subcarriers: ds.n_subcarriers(),
-    };
+    let rec = Recording::new(&ds, ps.clone());
     let truth0 = ds.truth.positions.clone().unwrap();
     let t0 = std::time::Instant::now();
     let model = train_recording(&rec, &cfg, &mut |p| match p {

@@ -5,9 +5,7 @@
 //! `dev_vertical <scenario|dataset>`; env GT=1 uses the true path delays, WK the K bin (m²),
 //! KTOL the pair tolerance (m²), DUMP=1 prints true and estimated paths of a few links.
 mod common;
-use rfloc_channel::scenario::{bundled, Scenario};
-use rfloc_csi::dataset::Dataset;
-use rfloc_learn::features::{extract_paths, PathOptions, PathSets};
+use rfloc_learn::features::PathSets;
 use rfloc_learn::geometry::dist;
 use rfloc_learn::linalg::{median, quantile};
 
@@ -81,16 +79,9 @@ fn vote(ps: &PathSets, r: usize, wk: f64) -> (f64, f64, usize) {
 
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
-    let ds = if let Some(t) = bundled(&src) {
-        rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap()
-    } else {
-        Dataset::read(std::path::Path::new(&src)).unwrap()
-    };
-    let ps = if std::env::var("GT").is_ok() {
-        common::gt_paths(&ds, 8, 0.01)
-    } else {
-        extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap()
-    };
+    let ds = common::load(&src);
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    let ps = common::paths(&ds);
     let (n, nr) = (ps.n_frames, ps.n_receivers);
     let t = ds.truth.positions.as_ref().unwrap();
     let pos: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();

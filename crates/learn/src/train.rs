@@ -136,6 +136,22 @@ pub struct Recording {
     pub n_subcarriers: usize,
 }
 
+impl Recording {
+    /// A dataset's frames (timestamps, tracks, receivers, clock) with their path sets `paths`
+    /// (from [`extract_paths`], one row per frame of `ds`).
+    pub fn new(ds: &Dataset, paths: PathSets) -> Self {
+        Recording {
+            paths,
+            timestamps: ds.timestamps.to_vec(),
+            track_ids: (0..ds.n_frames()).map(|i| ds.track_of(i)).collect(),
+            receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
+            synchronized: ds.meta.synchronized,
+            carrier_hz: ds.meta.carrier_hz,
+            n_subcarriers: ds.n_subcarriers(),
+        }
+    }
+}
+
 /// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
 pub fn train(
     ds: &Dataset,
@@ -163,16 +179,7 @@ pub fn train(
         }
         ps
     };
-    let rec = Recording {
-        paths: ps,
-        timestamps: ds.timestamps.to_vec(),
-        track_ids: (0..n).map(|i| ds.track_of(i)).collect(),
-        receiver_ids: ds.meta.receivers.iter().map(|r| r.id.clone()).collect(),
-        synchronized: ds.meta.synchronized,
-        carrier_hz: ds.meta.carrier_hz,
-        n_subcarriers: ds.n_subcarriers(),
-    };
-    train_recording(&rec, cfg, progress)
+    train_recording(&Recording::new(ds, ps), cfg, progress)
 }
 
 /// Splits frames into training and held-out tracks (the last tracks by id; with fewer than 3

@@ -5,9 +5,11 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use rfloc_channel::scenario::{bundled, Scenario};
 use rfloc_csi::dataset::Dataset;
 use rfloc_learn::align::{fit_isometry, Isometry};
 use rfloc_learn::features::PathSets;
+use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::geometry::C;
 
 /// Path sets from the dataset's TRUE path delays (the `p` strongest within 30 dB), with unknown
@@ -60,4 +62,22 @@ pub fn rigid_fit(a: &[[f64; 3]], b: &[[f64; 3]], w: &[f64]) -> (Isometry, Vec<f6
         })
         .collect();
     (iso, errs)
+}
+
+/// A bundled scenario by name (simulated, seed 1) or a dataset directory.
+pub fn load(src: &str) -> Dataset {
+    match bundled(src) {
+        Some(t) => rfloc_channel::simulate(&Scenario::from_toml_str(t).unwrap(), 1, None).unwrap(),
+        None => Dataset::read(std::path::Path::new(src)).unwrap(),
+    }
+}
+
+/// dsp's path sets (the product path), or with env `GT=1` the true delays ([`gt_paths`]: 8 per
+/// link, 1 cm noise).
+pub fn paths(ds: &Dataset) -> PathSets {
+    if std::env::var("GT").is_ok() {
+        gt_paths(ds, 8, 0.01)
+    } else {
+        extract_paths(ds, &PathOptions::default(), &|_| {}).unwrap()
+    }
 }
