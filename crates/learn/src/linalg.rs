@@ -50,6 +50,65 @@ pub fn solve_spd(a: &[f64], b: &mut [f64], n: usize) -> bool {
     b.iter().all(|v| v.is_finite())
 }
 
+/// Levenberg–Marquardt on `x` (in place) for a robust cost given by `eval(x) = (cost, H, g)`:
+/// `H` (row-major `n × n`) and `g` are the reweighted normal equations, the step solves
+/// `(H + λ·diag(H)) s = g`, `x ← x + s` is kept when the cost does not rise (λ × 0.3) and retried
+/// with λ × 10 otherwise (6 tries). Stops after `iters` steps or when a step no longer moves.
+/// Returns the cost at the final `x`. Shared by the per-frame solvers (`refine`,
+/// `refine_unsynced`).
+pub fn levenberg_marquardt(
+    x: &mut [f64],
+    iters: usize,
+    mut eval: impl FnMut(&[f64]) -> (f64, Vec<f64>, Vec<f64>),
+) -> f64 {
+    let n = x.len();
+    let mut cur = eval(x);
+    let mut lambda = 1e-3;
+    for _ in 0..iters {
+        let mut moved = false;
+        for _ in 0..6 {
+            let mut hd = cur.1.clone();
+            for a in 0..n {
+                hd[a * n + a] += lambda * (cur.1[a * n + a] + 1e-9);
+            }
+            let mut s = cur.2.clone();
+            if !solve_spd(&hd, &mut s, n) {
+                lambda *= 10.0;
+                continue;
+            }
+            let xn: Vec<f64> = x.iter().zip(&s).map(|(a, b)| a + b).collect();
+            let next = eval(&xn);
+            if next.0 <= cur.0 {
+                moved = s.iter().map(|v| v * v).sum::<f64>() > 1e-12;
+                x.copy_from_slice(&xn);
+                cur = next;
+                lambda = (lambda * 0.3).max(1e-9);
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !moved {
+            break;
+        }
+    }
+    cur.0
+}
+
+/// Adds one reweighted residual to normal equations of size `n = j.len()`: `H += w j jᵀ`,
+/// `g += w j e` (`j` the prediction's gradient, `e` = observation − prediction).
+pub fn add_row(h: &mut [f64], g: &mut [f64], j: &[f64], w: f64, e: f64) {
+    let n = j.len();
+    for i in 0..n {
+        if j[i] == 0.0 {
+            continue;
+        }
+        g[i] += w * j[i] * e;
+        for l in 0..n {
+            h[i * n + l] += w * j[i] * j[l];
+        }
+    }
+}
+
 /// Inverts a symmetric positive definite matrix of size `n ≤ 3` (per-frame position blocks).
 pub fn inv_spd_small(a: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut inv = vec![0.0; n * n];

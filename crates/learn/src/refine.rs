@@ -16,7 +16,7 @@
 
 use crate::features::PathSets;
 use crate::geometry::{dist, Robust};
-use crate::linalg::{inv_spd_small, solve_spd};
+use crate::linalg::{add_row, inv_spd_small, levenberg_marquardt};
 
 /// The learned map in plain numbers (what the decoder's physics part needs).
 #[derive(Clone, Debug)]
@@ -64,12 +64,7 @@ fn cost_and_normal(
             let v = &map.anchors[a];
             let d = dist(x, v).max(1e-9);
             let j = [(x[0] - v[0]) / d, (x[1] - v[1]) / d, (x[2] - v[2]) / d];
-            for i in 0..dims {
-                g[i] += w * j[i] * e;
-                for l in 0..dims {
-                    h[i * dims + l] += w * j[i] * j[l];
-                }
-            }
+            add_row(&mut h[..dims * dims], &mut g[..dims], &j[..dims], w, e);
         }
     }
     // causality: no path before the direct one (module docs)
@@ -89,12 +84,7 @@ fn cost_and_normal(
         let w = early.weight(e);
         let d = dist(x, v).max(1e-9);
         let j = [(x[0] - v[0]) / d, (x[1] - v[1]) / d, (x[2] - v[2]) / d];
-        for i in 0..dims {
-            g[i] += w * j[i] * e;
-            for l in 0..dims {
-                h[i * dims + l] += w * j[i] * j[l];
-            }
-        }
+        add_row(&mut h[..dims * dims], &mut g[..dims], &j[..dims], w, e);
     }
     (cost, h, g, used)
 }
@@ -131,59 +121,27 @@ pub fn refine_frame_near(
     prior: Option<([f64; 3], f64)>,
 ) -> ([f64; 3], f64, f64) {
     let loss = Robust::Cauchy(delta);
-    let pull = |x: &[f64; 3]| -> f64 {
-        prior.map_or(0.0, |(m, w)| {
-            w * (0..dims).map(|a| (x[a] - m[a]).powi(2)).sum::<f64>()
-        })
+    let point = |v: &[f64]| {
+        let mut x = x0;
+        x[..dims].copy_from_slice(v);
+        x
     };
-    let total =
-        |ps: &PathSets, n: usize, map: &MapView, x: &[f64; 3], dims: usize, loss: Robust| {
-            let (mut c, mut h, mut g, u) = cost_and_normal(ps, n, map, x, dims, loss);
-            if let Some((m, w)) = prior {
-                c += pull(x);
-                for a in 0..dims {
-                    // gradient 2w(x − m), curvature 2w (the robust part's normal equations are
-                    // those of Σ ρ(e), ρ ≈ e²/2)
-                    h[a * dims + a] += 2.0 * w;
-                    g[a] += 2.0 * w * (m[a] - x[a]);
-                }
-            }
-            (c, h, g, u)
-        };
-    let mut x = x0;
-    let (mut cost, _, _, _) = total(ps, n, map, &x, dims, loss);
-    let mut lambda = 1e-3;
-    for _ in 0..iters {
-        let (_, h, g, _) = total(ps, n, map, &x, dims, loss);
-        let mut moved = false;
-        for _ in 0..6 {
-            let mut hd = h;
+    let mut state = x0[..dims].to_vec();
+    let cost = levenberg_marquardt(&mut state, iters, |v| {
+        let x = point(v);
+        let (mut c, mut h, mut g, _) = cost_and_normal(ps, n, map, &x, dims, loss);
+        if let Some((m, w)) = prior {
+            c += w * (0..dims).map(|a| (x[a] - m[a]).powi(2)).sum::<f64>();
             for a in 0..dims {
-                hd[a * dims + a] += lambda * (h[a * dims + a] + 1e-9);
+                // gradient 2w(x − m), curvature 2w (the robust part's normal equations are
+                // those of Σ ρ(e), ρ ≈ e²/2)
+                h[a * dims + a] += 2.0 * w;
+                g[a] += 2.0 * w * (m[a] - x[a]);
             }
-            let mut s = g;
-            if !solve_spd(&hd[..dims * dims], &mut s[..dims], dims) {
-                lambda *= 10.0;
-                continue;
-            }
-            let mut xn = x;
-            for a in 0..dims {
-                xn[a] += s[a];
-            }
-            let (cn, _, _, _) = total(ps, n, map, &xn, dims, loss);
-            if cn <= cost {
-                moved = (0..dims).map(|a| s[a] * s[a]).sum::<f64>() > 1e-12;
-                x = xn;
-                cost = cn;
-                lambda = (lambda * 0.3).max(1e-9);
-                break;
-            }
-            lambda *= 10.0;
         }
-        if !moved {
-            break;
-        }
-    }
+        (c, h[..dims * dims].to_vec(), g[..dims].to_vec())
+    });
+    let x = point(&state);
     let (_, h, _, _) = cost_and_normal(ps, n, map, &x, dims, loss);
     let dil = inv_spd_small(&h[..dims * dims], dims)
         .map(|inv| (0..dims).map(|a| inv[a * dims + a]).sum::<f64>().sqrt())

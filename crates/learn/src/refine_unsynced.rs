@@ -15,7 +15,7 @@
 
 use crate::features::PathSets;
 use crate::geometry::{dist, Robust};
-use crate::linalg::solve_spd;
+use crate::linalg::{add_row, levenberg_marquardt};
 use crate::refine::MapView;
 
 /// One frame located without a common clock.
@@ -73,15 +73,7 @@ fn normal(
                 j[i] = (x[i] - v[i]) / d;
             }
             j[dims + r] = 1.0;
-            for i in 0..q {
-                if j[i] == 0.0 {
-                    continue;
-                }
-                out.g[i] += w * j[i] * e;
-                for l in 0..q {
-                    out.h[i * q + l] += w * j[i] * j[l];
-                }
-            }
+            add_row(&mut out.h, &mut out.g, &j, w, e);
         }
     }
     out
@@ -151,9 +143,19 @@ pub fn refine_frame_unsynced(
     let loss = Robust::Cauchy(delta);
     let nr = ps.n_receivers;
     let q = dims + nr;
-    let mut x = x0;
-    let mut b: Vec<f64> = (0..nr).map(|r| clock_at(ps, n, map, &x, r, loss)).collect();
-    let with_prior = |x: &[f64; 3], mut nm: Normal| {
+    let b0: Vec<f64> = (0..nr)
+        .map(|r| clock_at(ps, n, map, &x0, r, loss))
+        .collect();
+    // unknowns: x[..dims] then one clock per receiver
+    let mut state: Vec<f64> = x0[..dims].iter().chain(&b0).copied().collect();
+    let split = |v: &[f64]| {
+        let mut x = x0;
+        x[..dims].copy_from_slice(&v[..dims]);
+        (x, v[dims..].to_vec())
+    };
+    let cost = levenberg_marquardt(&mut state, iters, |v| {
+        let (x, b) = split(v);
+        let mut nm = normal(ps, n, map, &x, &b, dims, loss);
         if let Some((m, w)) = prior {
             for a in 0..dims {
                 nm.cost += w * (x[a] - m[a]).powi(2);
@@ -161,42 +163,9 @@ pub fn refine_frame_unsynced(
                 nm.g[a] += 2.0 * w * (m[a] - x[a]);
             }
         }
-        nm
-    };
-    let mut cur = with_prior(&x, normal(ps, n, map, &x, &b, dims, loss));
-    let mut lambda = 1e-3;
-    for _ in 0..iters {
-        let mut moved = false;
-        for _ in 0..6 {
-            let mut hd = cur.h.clone();
-            for a in 0..q {
-                hd[a * q + a] += lambda * (cur.h[a * q + a] + 1e-9);
-            }
-            let mut s = cur.g.clone();
-            if !solve_spd(&hd, &mut s, q) {
-                lambda *= 10.0;
-                continue;
-            }
-            let mut xn = x;
-            for a in 0..dims {
-                xn[a] += s[a];
-            }
-            let bn: Vec<f64> = (0..nr).map(|r| b[r] + s[dims + r]).collect();
-            let next = with_prior(&xn, normal(ps, n, map, &xn, &bn, dims, loss));
-            if next.cost <= cur.cost {
-                moved = s.iter().map(|v| v * v).sum::<f64>() > 1e-12;
-                x = xn;
-                b = bn;
-                cur = next;
-                lambda = (lambda * 0.3).max(1e-9);
-                break;
-            }
-            lambda *= 10.0;
-        }
-        if !moved {
-            break;
-        }
-    }
+        (nm.cost, nm.h, nm.g)
+    });
+    let (x, b) = split(&state);
     let informative = (0..nr)
         .filter(|&r| {
             let (p, m) = (ps.max_paths, map.per_receiver);
@@ -220,7 +189,7 @@ pub fn refine_frame_unsynced(
     Unsynced {
         position: x,
         clock_m: b,
-        cost: cur.cost,
+        cost,
         informative,
     }
 }
