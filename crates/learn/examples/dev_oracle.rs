@@ -22,7 +22,7 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .unwrap_or(7);
     let ds = common::load(&src);
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
     let ps = common::paths(&ds);
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();
@@ -203,13 +203,7 @@ fn main() {
             per_receiver: 1 + mirrors,
             offsets_m: &offs,
         };
-        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        for r in rxs.iter() {
-            for a in 0..2 {
-                lo[a] = lo[a].min(r[a]);
-                hi[a] = hi[a].max(r[a]);
-            }
-        }
+        let (lo, hi) = common::xy_box(&rxs);
         let mut errs = Vec::new();
         let mut errs_w = Vec::new();
         for i in 0..n {
@@ -247,13 +241,7 @@ fn main() {
             per_receiver: 1 + mirrors,
             offsets_m: &offs,
         };
-        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        for r in rxs.iter() {
-            for a in 0..2 {
-                lo[a] = lo[a].min(r[a]);
-                hi[a] = hi[a].max(r[a]);
-            }
-        }
+        let (lo, hi) = common::xy_box(&rxs);
         for (name, pset, truth) in [
             ("async twin", &aps, at),
             ("this dataset, clocks freed", &ps, t),

@@ -27,15 +27,10 @@ fn reflect(r: &[f64; 3], pl: &[f64; 4]) -> [f64; 3] {
     ]
 }
 
-fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
-    let e = common::rigid_fit(p, t, &vec![1.0; p.len()]).1;
-    (quantile(&e, 0.5), quantile(&e, 0.95))
-}
-
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let ds = common::load(&src);
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
     let ps = common::paths(&ds);
     let n = ds.n_frames();
     let rec = Recording::new(&ds, ps.clone());
@@ -53,7 +48,7 @@ fn main() {
         .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
         .collect();
     let loc = model.locate_paths(&pse, true);
-    let s0 = score(&loc.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
+    let s0 = common::score(&loc.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
     println!("learned map: per frame CEP50 {:.3} CE95 {:.3}", s0.0, s0.1);
     let train_pos: Vec<[f64; 3]> = model
         .locate_paths(&pst, true)
@@ -202,8 +197,8 @@ fn main() {
             .enumerate()
             .map(|(k, l)| refine_frame(&pse, k, &view, l.encoder, 2, 0.1, 20).0)
             .collect();
-        let s1 = score(&x, &te);
-        let s_tr = score(&train_pos, &train_truth);
+        let s1 = common::score(&x, &te);
+        let s_tr = common::score(&train_pos, &train_truth);
         println!(
             "round {round}: plane map ({} planes): train CEP50 {:.3}; held-out per frame CEP50 {:.3} CE95 {:.3}",
             pl.len(), s_tr.0, s1.0, s1.1

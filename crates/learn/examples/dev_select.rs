@@ -16,7 +16,7 @@ fn main() {
     let seeds: u64 = std::env::args().nth(2).map_or(12, |s| s.parse().unwrap());
     let ds = common::load(&src);
     // GT=1: the true path delays (perfect super-resolution; unknown offsets, 1 cm noise)
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
     let ps = common::paths(&ds);
     let (n, nr, p) = (ps.n_frames, ps.n_receivers, ps.max_paths);
     let t = ds.truth.positions.as_ref().unwrap();

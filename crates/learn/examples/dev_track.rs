@@ -4,14 +4,8 @@
 //! acceleration σ of the track refinement (m/s², default 20); MIRRORS: virtual anchors per
 //! receiver (default 7).
 mod common;
-use rfloc_learn::linalg::quantile;
 use rfloc_learn::refine::{refine_frame_near, MapView};
 use rfloc_learn::{train_recording, Recording, TrainConfig};
-
-fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
-    let e = common::rigid_fit(p, t, &vec![1.0; p.len()]).1;
-    (quantile(&e, 0.5), quantile(&e, 0.95))
-}
 
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
@@ -37,7 +31,7 @@ fn main() {
         .iter()
         .map(|l| l.position)
         .collect();
-    let s0 = score(&per_frame, &te);
+    let s0 = common::score(&per_frame, &te);
     println!("per frame: CEP50 {:.3} CE95 {:.3}", s0.0, s0.1);
     let (slots, valid) = model.meta.anchor_slots();
     let offs = model.meta.offsets();
@@ -54,7 +48,7 @@ fn main() {
         topts.sigma_accel_mps2 = v.parse().unwrap();
     }
     let lib = model.locate_paths_tracked(&pse, &ts, &ks, &topts);
-    let sl = score(&lib.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
+    let sl = common::score(&lib.iter().map(|l| l.position).collect::<Vec<_>>(), &te);
     println!(
         "refine_tracks (defaults): CEP50 {:.3} CE95 {:.3}",
         sl.0, sl.1
@@ -72,7 +66,7 @@ fn main() {
                 rfloc_learn::refine::refine_frame(&pse, k, &view, x0, 2, 0.1, 15).0
             })
             .collect();
-        let s = score(&from_truth, &te);
+        let s = common::score(&from_truth, &te);
         println!(
             "learned map, each frame refined from its true position: CEP50 {:.3} CE95 {:.3}",
             s.0, s.1
@@ -93,7 +87,7 @@ fn main() {
                 x[k] = refine_frame_near(&pse, k, &view, x[k], 2, 0.1, 10, Some((m, w))).0;
             }
         }
-        let s = score(&x, &te);
+        let s = common::score(&x, &te);
         println!("track w {w}: CEP50 {:.3} CE95 {:.3}", s.0, s.1);
     }
 }

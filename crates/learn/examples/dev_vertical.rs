@@ -80,7 +80,7 @@ fn vote(ps: &PathSets, r: usize, wk: f64) -> (f64, f64, usize) {
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let ds = common::load(&src);
-    // GT=1: the true path delays (perfect super-resolution) instead of dsp\'s
+    // GT=1: the true path delays (perfect super-resolution) instead of dsp's
     let ps = common::paths(&ds);
     let (n, nr) = (ps.n_frames, ps.n_receivers);
     let t = ds.truth.positions.as_ref().unwrap();

@@ -81,3 +81,24 @@ pub fn paths(ds: &Dataset) -> PathSets {
         extract_paths(ds, &PathOptions::default(), &|_| {}).unwrap()
     }
 }
+
+/// CEP50 and CE95 (m, horizontal) of `p` against the truth `t` after the best isometry.
+pub fn score(p: &[[f64; 3]], t: &[[f64; 3]]) -> (f64, f64) {
+    let e = rigid_fit(p, t, &vec![1.0; p.len()]).1;
+    (
+        rfloc_learn::linalg::quantile(&e, 0.5),
+        rfloc_learn::linalg::quantile(&e, 0.95),
+    )
+}
+
+/// The horizontal bounding box `(min, max)` of some points (m).
+pub fn xy_box(points: &[[f64; 3]]) -> ([f64; 2], [f64; 2]) {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for r in points {
+        for a in 0..2 {
+            lo[a] = lo[a].min(r[a]);
+            hi[a] = hi[a].max(r[a]);
+        }
+    }
+    (lo, hi)
+}
