@@ -89,6 +89,25 @@ fn cost_and_normal(
     (cost, h, g, used)
 }
 
+/// Adds a pull `w |x − m|²` on the first `dims` coordinates to a cost `c` and to its normal
+/// equations `h` (`n × n`, the position's unknowns first) and `g`: gradient 2w(x − m), curvature
+/// 2w (the robust part's normal equations are those of Σ ρ(e), ρ ≈ e²/2).
+pub(crate) fn add_pull(
+    c: &mut f64,
+    h: &mut [f64],
+    g: &mut [f64],
+    n: usize,
+    x: &[f64; 3],
+    (m, w): ([f64; 3], f64),
+    dims: usize,
+) {
+    *c += w * (0..dims).map(|a| (x[a] - m[a]).powi(2)).sum::<f64>();
+    for a in 0..dims {
+        h[a * n + a] += 2.0 * w;
+        g[a] += 2.0 * w * (m[a] - x[a]);
+    }
+}
+
 /// Scale of the causality term's Huber loss, in multiples of the path loss's δ.
 const CAUSAL_SCALE: f64 = 3.0;
 
@@ -130,14 +149,8 @@ pub fn refine_frame_near(
     let cost = levenberg_marquardt(&mut state, iters, |v| {
         let x = point(v);
         let (mut c, mut h, mut g, _) = cost_and_normal(ps, n, map, &x, dims, loss);
-        if let Some((m, w)) = prior {
-            c += w * (0..dims).map(|a| (x[a] - m[a]).powi(2)).sum::<f64>();
-            for a in 0..dims {
-                // gradient 2w(x − m), curvature 2w (the robust part's normal equations are
-                // those of Σ ρ(e), ρ ≈ e²/2)
-                h[a * dims + a] += 2.0 * w;
-                g[a] += 2.0 * w * (m[a] - x[a]);
-            }
+        if let Some(pr) = prior {
+            add_pull(&mut c, &mut h, &mut g, dims, &x, pr, dims);
         }
         (c, h[..dims * dims].to_vec(), g[..dims].to_vec())
     });

@@ -16,7 +16,7 @@
 use crate::features::PathSets;
 use crate::geometry::{dist, Robust};
 use crate::linalg::{add_row, levenberg_marquardt};
-use crate::refine::MapView;
+use crate::refine::{add_pull, MapView};
 
 /// One frame located without a common clock.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,12 +156,8 @@ pub fn refine_frame_unsynced(
     let cost = levenberg_marquardt(&mut state, iters, |v| {
         let (x, b) = split(v);
         let mut nm = normal(ps, n, map, &x, &b, dims, loss);
-        if let Some((m, w)) = prior {
-            for a in 0..dims {
-                nm.cost += w * (x[a] - m[a]).powi(2);
-                nm.h[a * q + a] += 2.0 * w;
-                nm.g[a] += 2.0 * w * (m[a] - x[a]);
-            }
+        if let Some(pr) = prior {
+            add_pull(&mut nm.cost, &mut nm.h, &mut nm.g, q, &x, pr, dims);
         }
         (nm.cost, nm.h, nm.g)
     });
