@@ -59,11 +59,11 @@ impl Anchoring {
     /// - when the labels were located over their tracks, the same labels located frame by frame
     ///   under that transform (`frame_sigma`, d·n degrees of freedom).
     ///
-    /// Tracked positions get the same floor: a wrong map moves neighbouring frames of a track
-    /// alike, so smoothing does not shrink it, and label frames sit on training tracks, which
-    /// fit better than new ones. Measured on the report's label-efficiency draws (10 per k): the
-    /// tracked 95% radii covered 6–82% of the errors with the label-residual floor alone, and
-    /// 78–100% with this one (demo, factory-a-walks-sync, warehouse-nlos; `reports/learn.md`).
+    /// Tracked positions get [`Anchoring::systematic_floor`], the part of this floor that the
+    /// model's own σ does not explain: a wrong map moves neighbouring frames of a track alike,
+    /// so smoothing does not shrink it. Measured on the report's label-efficiency draws (10 per
+    /// k = 3…20): the tracked 95% radii covered 6–82% of the errors with no floor, and 90–100%
+    /// now; per frame 88–100% (demo, factory-a-walks-sync, warehouse-nlos; `reports/learn.md`).
     pub fn sigma_floor(&self) -> f64 {
         let fitted = self.alignment.predictive_sigma();
         let d = self.alignment.transform.dims;
