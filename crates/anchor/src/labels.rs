@@ -417,7 +417,7 @@ pub fn label_efficiency(
                         .zip(&align_var)
                         .map(|(p, v)| {
                             let s = p.sigma.max(systematic);
-                            (s * s + v).sqrt()
+                            (s * s + v).sqrt().max(1e-9)
                         })
                         .collect();
                     (
