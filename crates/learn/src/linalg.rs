@@ -147,6 +147,44 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// Ranges to four known points from a hidden position: the driver with `add_row` must find
+    /// the position from a start 4 m away (exact data), and stop at once when started there.
+    #[test]
+    fn levenberg_marquardt_recovers_a_position_from_ranges() {
+        let anchors: [[f64; 2]; 4] = [[0.0, 0.0], [10.0, 0.0], [10.0, 8.0], [0.0, 8.0]];
+        let truth: [f64; 2] = [3.7, 5.2];
+        let ranges: Vec<f64> = anchors
+            .iter()
+            .map(|a| ((truth[0] - a[0]).powi(2) + (truth[1] - a[1]).powi(2)).sqrt())
+            .collect();
+        let eval = |x: &[f64]| {
+            let (mut c, mut h, mut g) = (0.0, vec![0.0; 4], vec![0.0; 2]);
+            for (a, r) in anchors.iter().zip(&ranges) {
+                let d = ((x[0] - a[0]).powi(2) + (x[1] - a[1]).powi(2)).sqrt();
+                let e = r - d;
+                c += 0.5 * e * e;
+                add_row(
+                    &mut h,
+                    &mut g,
+                    &[(x[0] - a[0]) / d, (x[1] - a[1]) / d],
+                    1.0,
+                    e,
+                );
+            }
+            (c, h, g)
+        };
+        let mut x = vec![7.0, 2.5];
+        let cost = levenberg_marquardt(&mut x, 50, eval);
+        assert!(cost < 1e-20, "{cost}");
+        assert!(
+            (x[0] - truth[0]).abs() < 1e-9 && (x[1] - truth[1]).abs() < 1e-9,
+            "{x:?}"
+        );
+        let mut y = truth.to_vec();
+        assert!(levenberg_marquardt(&mut y, 50, eval) < 1e-20);
+        assert_eq!(y, truth.to_vec());
+    }
+
     #[test]
     fn cholesky_solves_a_known_system() {
         // A = [[4,2,0],[2,5,1],[0,1,3]], x = [1,-2,3] -> b = A x
