@@ -268,3 +268,41 @@ fn bad_input_is_a_clear_error() {
     assert!(stderr.starts_with("error:"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Training refuses what its self-calibration cannot learn from — one receiver, or receivers
+/// without a common clock — with a clear error and no model written.
+#[test]
+fn train_refuses_a_single_receiver_and_unsynchronized_receivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("single");
+    rfloc(&[
+        "simulate",
+        "single-receiver",
+        "--out",
+        path(&ds),
+        "--seed",
+        "1",
+    ]);
+    let mut cases = vec![(ds, "1 receiver: ")];
+    let async_ds =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/factory-a-walks-async");
+    if async_ds.is_dir() {
+        cases.push((async_ds, "unsynchronized receivers"));
+    } else {
+        eprintln!("../shared/datasets/factory-a-walks-async is absent: only the single-receiver case runs");
+    }
+    for (ds, says) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+            .args(["train", path(&ds), "--out", path(&dir.path().join("m"))])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error:") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.path().join("m").exists(), "no model may be written");
+    }
+}

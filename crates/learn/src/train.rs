@@ -158,6 +158,7 @@ pub fn train(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Model, LearnError> {
+    supported(ds.meta.synchronized, ds.n_receivers())?;
     progress(Progress::Stage("paths"));
     let n = ds.n_frames();
     let ps = {
@@ -180,6 +181,26 @@ pub fn train(
         ps
     };
     train_recording(&Recording::new(ds, ps), cfg, progress)
+}
+
+/// What the trainer can learn from: the first-path self-calibration that starts it needs a
+/// common clock and at least three receivers (checked before any path is extracted).
+fn supported(synchronized: bool, receivers: usize) -> Result<(), LearnError> {
+    if !synchronized {
+        return Err(LearnError::Dataset(
+            "unsynchronized receivers (a clock offset per packet and receiver) are not supported \
+             by this trainer yet: its self-calibration needs a common clock"
+                .into(),
+        ));
+    }
+    if receivers < 3 {
+        return Err(LearnError::Dataset(format!(
+            "{receivers} receiver{}: the trainer's self-calibration needs at least 3 \
+             synchronized receivers",
+            if receivers == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 /// Splits frames into training and held-out tracks (the last tracks by id; with fewer than 3
@@ -288,18 +309,9 @@ fn train_recording_on_pool(
             "dims must be 2 or 3, got {dims}"
         )));
     }
-    if !rec.synchronized {
-        return Err(LearnError::Dataset(
-            "unsynchronized receivers (per-frame clock offsets) are not supported by this trainer yet".into(),
-        ));
-    }
     let ps_all = &rec.paths;
     let (nr, pmax) = (ps_all.n_receivers, ps_all.max_paths);
-    if nr < 3 {
-        return Err(LearnError::Dataset(format!(
-            "{nr} receivers: the synchronized self-calibration needs at least 3"
-        )));
-    }
+    supported(rec.synchronized, nr)?;
     let (train_idx, hold_idx, held_tracks) = split_by_track(&rec.track_ids, cfg.holdout_fraction);
     let ps = ps_all.select(&train_idx);
     let nt = ps.n_frames;
