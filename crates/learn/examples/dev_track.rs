@@ -2,7 +2,8 @@
 //! pull towards the midpoint of its neighbours, Gauss–Seidel sweeps) against the per-frame solve,
 //! on held-out tracks. Truth is read only to score (rigid fit). Env SIGMA_A: the walker's
 //! acceleration σ of the track refinement (m/s², default 20); MIRRORS: virtual anchors per
-//! receiver (default 7).
+//! receiver (default 7); SMOOTH_FIRST=1: first paths smoothed along each track (rfloc-dsp) for
+//! the causality term.
 mod common;
 use rfloc_learn::refine::{refine_frame_near, MapView};
 use rfloc_learn::{train_recording, Recording, TrainConfig};
@@ -21,7 +22,25 @@ fn main() {
     let t = ds.truth.positions.as_ref().unwrap();
     let held = &model.meta.metrics.holdout_tracks;
     let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
-    let pse = ps.select(&test);
+    let mut pse = ps.select(&test);
+    if std::env::var("SMOOTH_FIRST").is_ok() {
+        // first paths smoothed along each track (rfloc-dsp, ±1 s, Huber), for the causality term
+        let (nt, nr) = (test.len(), pse.n_receivers);
+        let first = ndarray::Array2::from_shape_fn((nt, nr), |(i, r)| {
+            pse.first_m[i * nr + r] / rfloc_learn::geometry::C
+        });
+        let tt: Vec<f64> = test.iter().map(|&i| ds.timestamps[i]).collect();
+        let kk: Vec<i32> = test.iter().map(|&i| ds.track_of(i)).collect();
+        let sm =
+            rfloc_dsp::baseline::smooth_first_paths(&first, &tt, &kk, &Default::default()).unwrap();
+        for i in 0..nt {
+            for r in 0..nr {
+                if sm[[i, r]].is_finite() {
+                    pse.first_m[i * nr + r] = sm[[i, r]] * rfloc_learn::geometry::C;
+                }
+            }
+        }
+    }
     let te: Vec<[f64; 3]> = test
         .iter()
         .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
