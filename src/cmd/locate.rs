@@ -39,6 +39,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model =
         Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    // what training found untrustworthy stays true for every position this model gives
+    for w in model.meta.metrics.warnings() {
+        eprintln!("warning: model {}: {w}", args.model.display());
+    }
     let ds = Dataset::read_blind(&args.dataset)
         .with_context(|| format!("reading {}", args.dataset.display()))?;
     if args.track && args.no_refine {
