@@ -5,7 +5,7 @@
 //! receiver (default 7); SMOOTH_FIRST=1: first paths smoothed along each track (rfloc-dsp) for
 //! the causality term.
 mod common;
-use rfloc_learn::refine::{refine_frame_near, MapView};
+use rfloc_learn::refine::refine_frame_near;
 use rfloc_learn::{train_recording, Recording, TrainConfig};
 
 fn main() {
@@ -52,14 +52,8 @@ fn main() {
         .collect();
     let s0 = common::score(&per_frame, &te);
     println!("per frame: CEP50 {:.3} CE95 {:.3}", s0.0, s0.1);
-    let (slots, valid) = model.meta.anchor_slots();
-    let offs = model.meta.offsets();
-    let view = MapView {
-        anchors: &slots,
-        valid: &valid,
-        per_receiver: model.meta.per_receiver,
-        offsets_m: &offs,
-    };
+    let map = model.meta.map();
+    let view = map.view();
     let ts: Vec<f64> = test.iter().map(|&i| ds.timestamps[i]).collect();
     let ks: Vec<i32> = test.iter().map(|&i| ds.track_of(i)).collect();
     let mut topts = rfloc_learn::track::TrackRefine::default();

@@ -133,6 +133,37 @@ impl ModelMeta {
     pub fn offsets(&self) -> Vec<f64> {
         self.receivers.iter().map(|r| r.offset_m).collect()
     }
+
+    /// The learned map in plain numbers, for the per-frame solvers ([`MapParts::view`]).
+    pub fn map(&self) -> MapParts {
+        let (anchors, valid) = self.anchor_slots();
+        MapParts {
+            anchors,
+            valid,
+            offsets_m: self.offsets(),
+            per_receiver: self.per_receiver,
+        }
+    }
+}
+
+/// Owned storage behind a [`crate::refine::MapView`].
+#[derive(Clone, Debug)]
+pub struct MapParts {
+    pub anchors: Vec<[f64; 3]>,
+    pub valid: Vec<bool>,
+    pub offsets_m: Vec<f64>,
+    pub per_receiver: usize,
+}
+
+impl MapParts {
+    pub fn view(&self) -> crate::refine::MapView<'_> {
+        crate::refine::MapView {
+            anchors: &self.anchors,
+            valid: &self.valid,
+            per_receiver: self.per_receiver,
+            offsets_m: &self.offsets_m,
+        }
+    }
 }
 
 /// A trained model: metadata, map and networks.

@@ -749,14 +749,8 @@ impl Model {
     ) -> Vec<Located> {
         let mut located = self.locate_paths(ps, true);
         let mut pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
-        let (slots, valid) = self.meta.anchor_slots();
-        let offsets = self.meta.offsets();
-        let view = crate::refine::MapView {
-            anchors: &slots,
-            valid: &valid,
-            per_receiver: self.meta.per_receiver,
-            offsets_m: &offsets,
-        };
+        let map = self.meta.map();
+        let view = map.view();
         let sigma = self.meta.metrics.range_rms_m.max(1e-3);
         let dil = crate::track::refine_tracks(
             ps,
@@ -780,14 +774,8 @@ impl Model {
     /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement.
     pub fn locate_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
         let enc = self.encode(ps);
-        let (slots, valid) = self.meta.anchor_slots();
-        let offsets = self.meta.offsets();
-        let view = crate::refine::MapView {
-            anchors: &slots,
-            valid: &valid,
-            per_receiver: self.meta.per_receiver,
-            offsets_m: &offsets,
-        };
+        let map = self.meta.map();
+        let view = map.view();
         let sigma = self.meta.metrics.range_rms_m.max(1e-3);
         enc.iter()
             .enumerate()
