@@ -7,6 +7,7 @@
 //! a versioned model artifact that locates new frames (encoder + analysis-by-synthesis refinement).
 
 pub mod align;
+pub mod ambiguity;
 pub mod anchors;
 pub mod error;
 pub mod features;

@@ -105,6 +105,11 @@ pub struct ModelMeta {
     pub metrics: TrainMetrics,
     /// Rigid transform from the model frame to site coordinates, filled by the anchoring step.
     pub anchoring: Option<serde_json::Value>,
+    /// Horizontal box `[min, max]` (m, model frame) of the training positions: where the basin
+    /// search ([`crate::ambiguity`]) starts from. Models written before it use the receivers'
+    /// box.
+    #[serde(default)]
+    pub extent_m: Option<[[f64; 2]; 2]>,
 }
 
 impl ModelMeta {
@@ -132,6 +137,26 @@ impl ModelMeta {
 
     pub fn offsets(&self) -> Vec<f64> {
         self.receivers.iter().map(|r| r.offset_m).collect()
+    }
+
+    /// The horizontal box the basin search covers: the training positions' box, or for older
+    /// models the learned receivers' box.
+    pub fn search_box(&self) -> ([f64; 2], [f64; 2]) {
+        if let Some([lo, hi]) = self.extent_m {
+            return (lo, hi);
+        }
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for a in self.receivers.iter().filter_map(|r| r.anchors.first()) {
+            for k in 0..2 {
+                lo[k] = lo[k].min(a.position[k]);
+                hi[k] = hi[k].max(a.position[k]);
+            }
+        }
+        if lo[0] > hi[0] {
+            ([0.0; 2], [0.0; 2])
+        } else {
+            (lo, hi)
+        }
     }
 
     /// The learned map in plain numbers, for the per-frame solvers ([`MapParts::view`]).

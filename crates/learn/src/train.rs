@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use rfloc_csi::dataset::Dataset;
 use serde::{Deserialize, Serialize};
 
+use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
 use crate::error::LearnError;
 use crate::features::{extract_paths, FeatureNorm, PathOptions, PathSets};
@@ -656,6 +657,7 @@ fn train_recording_on_pool(
             seconds: 0.0,
         },
         anchoring: None,
+        extent_m: Some(xy_extent(&pos)),
     };
     meta.metrics.seconds = t_start.elapsed().as_secs_f64();
     let decoder = fit.decoder;
@@ -665,6 +667,22 @@ fn train_recording_on_pool(
         decoder,
         device: eval_device,
     })
+}
+
+/// The horizontal box `[min, max]` of some positions (m).
+fn xy_extent(pos: &[[f64; 3]]) -> [[f64; 2]; 2] {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in pos.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
+        for a in 0..2 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    if lo[0] > hi[0] {
+        [[0.0; 2]; 2]
+    } else {
+        [lo, hi]
+    }
 }
 
 /// One located frame.
@@ -682,6 +700,9 @@ pub struct Located {
     /// Per-axis σ (m) of the range fit alone, range error × geometric dilution: the noise that
     /// changes from frame to frame (what smoothing averages).
     pub fit_sigma_m: f64,
+    /// RMS distance (m) of the frame's other likely cost minima ([`crate::ambiguity`]); 0 when
+    /// not searched (`refine` off). Part of `accuracy_m`.
+    pub basin_spread_m: f64,
 }
 
 impl Model {
@@ -764,48 +785,59 @@ impl Model {
             opts,
         );
         for ((l, p), d) in located.iter_mut().zip(pos).zip(dil) {
+            // `accuracy_m` stays the frame's own: the basin spread and the encoder's
+            // disagreement say how far off this frame may be, and the smoother downstream
+            // weighs frames by it.
             l.position = p;
-            l.accuracy_m = sigma * d;
             l.fit_sigma_m = sigma * d;
         }
         located
     }
 
-    /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement.
+    /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement and the
+    /// basin search that grows each frame's σ by the spread of its other likely minima.
     pub fn locate_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
+        use rayon::prelude::*;
         let enc = self.encode(ps);
         let map = self.meta.map();
         let view = map.view();
         let sigma = self.meta.metrics.range_rms_m.max(1e-3);
-        enc.iter()
+        let (dims, delta) = (self.meta.dims, self.meta.config.delta_m);
+        let search = SpreadSearch::default();
+        let (lo, hi) = self.meta.search_box();
+        let starts = grid_starts(lo, hi, search.grid_m, search.max_starts, 0.0);
+        enc.par_iter()
             .enumerate()
             .map(|(n, &e)| {
-                let (x, _, dil) = crate::refine::refine_frame(
+                let (x, cost, dil) = crate::refine::refine_frame(
                     ps,
                     n,
                     &view,
                     e,
-                    self.meta.dims,
-                    self.meta.config.delta_m,
+                    dims,
+                    delta,
                     if refine { 20 } else { 0 },
                 );
                 // The range fit's σ cannot see a wrong map; where the encoder and the physics
                 // disagree, the position is at least that uncertain (per axis: |x − e|² / d).
                 // Measured in the model frame after a rigid fit, share of errors inside the 95%
                 // radius: 11 → 54 % (demo), 5 → 39 % (factory-a), 8 → 59 % (factory-a grid).
-                let disc = if refine {
-                    (0..self.meta.dims)
-                        .map(|a| (x[a] - e[a]).powi(2))
-                        .sum::<f64>()
-                        / self.meta.dims as f64
+                let (disc, spread) = if refine {
+                    let disc = (0..dims).map(|a| (x[a] - e[a]).powi(2)).sum::<f64>() / dims as f64;
+                    let spread =
+                        basin_spread(ps, n, &view, x, cost, dims, delta, sigma, &starts, &search);
+                    (disc, spread)
                 } else {
-                    0.0
+                    (0.0, 0.0)
                 };
+                // per axis: the spread is a horizontal RMS distance over `dims` axes
+                let spread_axis2 = spread * spread / dims.min(2) as f64;
                 Located {
                     position: if refine { x } else { e },
                     encoder: e,
-                    accuracy_m: ((sigma * dil).powi(2) + disc).sqrt(),
+                    accuracy_m: ((sigma * dil).powi(2) + disc + spread_axis2).sqrt(),
                     fit_sigma_m: sigma * dil,
+                    basin_spread_m: spread,
                 }
             })
             .collect()
