@@ -43,6 +43,12 @@ pub struct Anchoring {
     /// ([`Anchoring::systematic_floor`]).
     #[serde(default)]
     pub model_sigma: Option<f64>,
+    /// RMS of the model's whole per-frame σ (m, `Located::accuracy_m`: range fit, encoder
+    /// disagreement and basin spread) at the label frames located frame by frame: how much of
+    /// the labels' per-frame error the model already claims ([`Anchoring::frame_excess`]).
+    /// None in anchorings written before it: those use [`Anchoring::sigma_floor`].
+    #[serde(default)]
+    pub frame_model_sigma: Option<f64>,
 }
 
 fn frames_str() -> String {
@@ -72,6 +78,24 @@ impl Anchoring {
             s * predictive_factor(0.95, d, dof.max(1)).unwrap_or(1.0)
         });
         fitted.max(per_frame)
+    }
+
+    /// The part of the labels' per-frame error that the model's own per-frame σ at the labels
+    /// does not explain ([`rfloc_anchor::accuracy::excess_sigma`], widened for how few labels
+    /// there are): added in quadrature to every frame's σ.
+    ///
+    /// Why not a floor: since the per-frame σ carries the basin spread it tells likely-wrong
+    /// frames from sure ones (rank correlation with the error 0.50 on factory-hall, against
+    /// 0.04 before), and raising every σ to one floor gave the sure frames the labels' average
+    /// error: 5 labels, the 95 % radii covered 99–100 % of the held-out errors (demo,
+    /// factory-a-walks-sync; target 90–98 %).
+    pub fn frame_excess(&self) -> Option<f64> {
+        let m = self.frame_model_sigma?;
+        let d = self.alignment.transform.dims;
+        Some(match self.frame_sigma {
+            Some(s) => excess_sigma(s, d.n() * self.label_frames.len(), m, d),
+            None => self.alignment.systematic_sigma(Some(m)),
+        })
     }
 
     /// The part of [`Anchoring::sigma_floor`] that the model's own σ at the labels does not
@@ -154,6 +178,7 @@ pub fn fit_anchoring(
         located_by: frames_str(),
         frame_sigma: None,
         model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].fit_sigma_m))),
+        frame_model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].accuracy_m))),
     })
 }
 
@@ -210,6 +235,7 @@ pub fn anchor_labels(
                 .sum();
             a.frame_sigma = Some((ss / (d * labels.len()) as f64).sqrt());
             a.model_sigma = Some(rms(one.iter().map(|l| l.fit_sigma_m)));
+            a.frame_model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
             Ok(a)
         })
         .and_then(Result::ok);
@@ -255,11 +281,16 @@ pub fn place(
         .map(|&f| {
             let l = &located[f];
             let (xyz, sigma) = match anchoring {
-                Some(a) => (
-                    a.alignment.transform.apply(l.position),
-                    a.alignment
-                        .position_sigma(l.position, l.accuracy_m.max(a.sigma_floor()), None),
-                ),
+                Some(a) => {
+                    let own = match a.frame_excess() {
+                        Some(e) => l.accuracy_m.hypot(e),
+                        None => l.accuracy_m.max(a.sigma_floor()),
+                    };
+                    (
+                        a.alignment.transform.apply(l.position),
+                        a.alignment.position_sigma(l.position, own, None),
+                    )
+                }
                 None => (l.position, l.accuracy_m),
             };
             Positioned {
@@ -348,4 +379,35 @@ pub fn rows(positioned: &[Positioned]) -> Vec<PositionRow> {
             row
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anchoring(frame_sigma: f64, frame_model_sigma: Option<f64>) -> Anchoring {
+        Anchoring {
+            version: ANCHORING_VERSION,
+            dataset: "test".into(),
+            label_frames: (0..5).collect(),
+            alignment: identity_alignment(Dims::Two),
+            located_by: "tracks".into(),
+            frame_sigma: Some(frame_sigma),
+            model_sigma: None,
+            frame_model_sigma,
+        }
+    }
+
+    /// Labels whose per-frame error the model's σ already claims add nothing; labels the
+    /// model's σ does not explain add their own (widened) σ; anchorings from before the field
+    /// keep the floor rule.
+    #[test]
+    fn frame_excess_adds_only_what_the_model_does_not_claim() {
+        assert_eq!(anchoring(1.0, Some(1.0)).frame_excess(), Some(0.0));
+        let e = anchoring(1.0, Some(0.0)).frame_excess().unwrap();
+        assert!(e > 1.0 && e < 1.5, "excess {e}");
+        let partial = anchoring(1.0, Some(0.5)).frame_excess().unwrap();
+        assert!(partial > 0.0 && partial < e, "excess {partial} vs {e}");
+        assert_eq!(anchoring(1.0, None).frame_excess(), None);
+    }
 }

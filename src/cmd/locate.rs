@@ -84,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 located_by: "frames".into(),
                 frame_sigma: None,
                 model_sigma: None,
+                frame_model_sigma: None,
             };
             smooth(
                 &located,
