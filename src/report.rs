@@ -353,11 +353,17 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     // model positions located over their tracks, as `rfloc anchor` and `locate --track` use them
     let model_pos: Vec<[f64; 3]> = located_tracked.iter().map(|l| l.position).collect();
     let timestamps = ds.timestamps.to_vec();
+    let single_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
+    let frame_sigma: Vec<f64> = located_tracked.iter().map(|l| l.accuracy_m).collect();
+    let fit_sigma: Vec<f64> = located_tracked.iter().map(|l| l.fit_sigma_m).collect();
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
-            // Each draw's own label residuals set the σ, as `rfloc anchor` does.
-            sigma: None,
+            per_frame: Some(&single_pos),
+            // each frame's own σ (basin spread included) and its range-fit part, as
+            // `rfloc anchor` and `rfloc locate` use them
+            sigma: Some(&frame_sigma),
+            sigma_fit: Some(&fit_sigma),
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,
@@ -634,8 +640,11 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     if let Some(le) = &m.label_efficiency {
         let _ = writeln!(
             s,
-            "\n## Error vs number of labels (medians over random draws)\n\nModel positions located over \
-             their tracks (`rfloc locate --track` before its smoother); \"tracked\" adds the RTS smoother.\n"
+            "\n## Error vs number of labels (medians over random draws)\n\nEach draw fits the transform \
+             on its labels located over their tracks, as `rfloc anchor` does. The first columns score \
+             each frame located on its own (`rfloc locate`); \"tracked\" scores `rfloc locate --track` \
+             (located over the track, then the RTS smoother). Radii follow the same rules as the \
+             product's.\n"
         );
         s += &le.markdown_table();
     }

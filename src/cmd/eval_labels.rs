@@ -62,18 +62,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("tracks {test_tracks:?} leave no frames to score or none to draw labels from");
     }
     // located over tracks, as `rfloc anchor` and `rfloc locate --track` do
+    let blind = ds.blind();
     let located = model
-        .locate_tracks(&ds.blind(), &TrackRefine::default())
+        .locate_tracks(&blind, &TrackRefine::default())
         .context("locating")?;
+    // and each frame on its own, as `rfloc locate` writes them
+    let single_pos: Vec<[f64; 3]> = model
+        .locate(&blind, true)
+        .context("locating")?
+        .iter()
+        .map(|l| l.position)
+        .collect();
     let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();
     let dims = dims_of(&model);
+    let frame_sigma: Vec<f64> = located.iter().map(|l| l.accuracy_m).collect();
+    let fit_sigma: Vec<f64> = located.iter().map(|l| l.fit_sigma_m).collect();
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
-            // Each draw's own label residuals set the σ, as `rfloc anchor` does.
-            sigma: None,
+            per_frame: Some(&single_pos),
+            // each frame's own σ (basin spread included) and its range-fit part, as
+            // `rfloc anchor` and `rfloc locate` use them
+            sigma: Some(&frame_sigma),
+            sigma_fit: Some(&fit_sigma),
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::accuracy::calibration;
+use crate::accuracy::{calibration, excess_sigma};
 use crate::align::{align, AlignOptions, Dims};
 use crate::error::AnchorError;
 use crate::metrics::{errors, percentile_sorted, ErrorMode, Metrics};
@@ -125,11 +125,19 @@ pub fn anchor_with_labels(
 /// All slices with one entry per frame of the dataset (N).
 #[derive(Debug, Clone, Copy)]
 pub struct LabelEfficiencyInput<'a> {
-    /// Model positions (m, model frame), N.
+    /// Model positions (m, model frame), N: the labels' transform is fitted on these, and the
+    /// tracked columns smooth them (positions located over their tracks, as `rfloc anchor` and
+    /// `rfloc locate --track` use them).
     pub model: &'a [[f64; 3]],
+    /// The same frames located one by one (m, model frame), N, scored by the per-frame columns
+    /// under the labels' transform (what `rfloc locate` writes); None: `model`.
+    pub per_frame: Option<&'a [[f64; 3]]>,
     /// Per-frame per-axis σ of the model positions (m), N; None: use the σ the alignment
     /// estimates from its label residuals for every frame.
     pub sigma: Option<&'a [f64]>,
+    /// The part of `sigma` that changes from frame to frame and smoothing averages (a range
+    /// fit's σ), N; None: all of `sigma`. Only used with `sigma`.
+    pub sigma_fit: Option<&'a [f64]>,
     /// Ground truth (m, absolute), N.
     pub truth: &'a [[f64; 3]],
     /// Seconds, N.
@@ -284,6 +292,12 @@ pub fn label_efficiency(
     if let Some(s) = input.sigma {
         check_len("sigma vs model positions", n, s.len())?;
     }
+    if let Some(s) = input.sigma_fit {
+        check_len("sigma_fit vs model positions", n, s.len())?;
+    }
+    if let Some(p) = input.per_frame {
+        check_len("per-frame vs model positions", n, p.len())?;
+    }
     if input.test_frames.is_empty() {
         return Err(AnchorError::Empty {
             why: " (no test frames)".into(),
@@ -302,6 +316,8 @@ pub fn label_efficiency(
     }
     let dims = opts.align.dims;
     let test_model: Vec<[f64; 3]> = input.test_frames.iter().map(|&f| input.model[f]).collect();
+    let per_frame = input.per_frame.unwrap_or(input.model);
+    let test_single: Vec<[f64; 3]> = input.test_frames.iter().map(|&f| per_frame[f]).collect();
     let test_truth: Vec<[f64; 3]> = input.test_frames.iter().map(|&f| input.truth[f]).collect();
     let oracle_fit = crate::align::fit_rigid(
         &test_model,
@@ -359,34 +375,65 @@ pub fn label_efficiency(
                 Err(e) => return Err(e),
             };
             let moved = a.transform.apply_all(&test_model);
-            let e_raw = errors(&moved, &test_truth, opts.error)?;
+            let e_raw = errors(
+                &a.transform.apply_all(&test_single),
+                &test_truth,
+                opts.error,
+            )?;
             let raw = Metrics::from_errors(&e_raw)?;
             // Model noise per frame (given, or estimated from the label residuals) feeds the
-            // smoother. A per-frame radius never falls below what the labels' residuals show
-            // (widened for how few they are, `Alignment::predictive_sigma`): a model's own σ
-            // cannot see a wrong map and the labels can. The noise at the labels sets the
+            // smoother. Without a per-frame σ every radius is the labels' residual σ, widened
+            // for how few they are (`Alignment::predictive_sigma`). With one, each frame keeps
+            // its own σ plus the part of the labels' error it does not claim, in quadrature
+            // (`excess_sigma`), as the product's anchoring does. The label residuals set the
             // transform's own uncertainty.
-            let floor = a.predictive_sigma().max(1e-3);
+            //
+            // The labels' per-frame error: their per-frame positions under the transform.
+            let frame_sigma = {
+                let d = dims.n();
+                let ss: f64 = labels
+                    .iter()
+                    .map(|&f| {
+                        let p = a.transform.apply(per_frame[f]);
+                        (0..d)
+                            .map(|j| (p[j] - input.truth[f][j]).powi(2))
+                            .sum::<f64>()
+                    })
+                    .sum();
+                (ss / (d * k) as f64).sqrt()
+            };
+            // without a per-frame σ: the labels' σ, from the fit and (per-frame positions) from
+            // the labels located one by one, as `Anchoring::sigma_floor` in the binary
+            let floor = match input.per_frame {
+                Some(_) => a.predictive_sigma().max(
+                    frame_sigma
+                        * crate::accuracy::predictive_factor(0.95, dims, dims.n() * k)
+                            .unwrap_or(1.0),
+                ),
+                None => a.predictive_sigma(),
+            }
+            .max(1e-3);
+            let rms_at_labels =
+                |v: &[f64]| (labels.iter().map(|&f| v[f] * v[f]).sum::<f64>() / k as f64).sqrt();
             let model_sig: Vec<f64> = input
                 .test_frames
                 .iter()
                 .map(|&f| input.sigma.map_or(floor, |s| s[f].max(1e-6)))
                 .collect();
-            let label_sigma = match input.sigma {
-                Some(s) => (labels.iter().map(|&f| s[f] * s[f]).sum::<f64>() / k as f64).sqrt(),
-                None => a.sigma.unwrap_or(a.rms).max(1e-3),
+            let excess = input.sigma.map_or(0.0, |s| match input.per_frame {
+                Some(_) => excess_sigma(frame_sigma, dims.n() * k, rms_at_labels(s), dims),
+                None => a.systematic_sigma(Some(rms_at_labels(s))),
+            });
+            let label_sigma = a.sigma.unwrap_or(a.rms).max(1e-3);
+            let align_var = |pts: &[[f64; 3]]| -> Vec<f64> {
+                pts.iter()
+                    .map(|&p| a.transform_variance_at(p, label_sigma))
+                    .collect()
             };
-            let align_var: Vec<f64> = test_model
-                .iter()
-                .map(|&p| a.transform_variance_at(p, label_sigma))
-                .collect();
             let sig: Vec<f64> = model_sig
                 .iter()
-                .zip(&align_var)
-                .map(|(s, v)| {
-                    let s = s.max(floor);
-                    (s * s + v).sqrt()
-                })
+                .zip(align_var(&test_single))
+                .map(|(s, v)| (s * s + excess * excess + v).sqrt())
                 .collect();
             let coverage95 = calibration(&e_raw, &sig, err_dims)?.share_in_r95;
             let (tracked, coverage95_tracked) = match &opts.track {
@@ -396,17 +443,20 @@ pub fn label_efficiency(
                     // part of the labels' floor that the model's own σ does not explain stays
                     // under the smoothed σ: a wrong map moves the frames of a track alike and
                     // averaging along it does not shrink that error.
-                    let systematic = a.systematic_sigma(input.sigma.map(|_| label_sigma));
+                    let systematic = a.systematic_sigma(
+                        input.sigma_fit.or(input.sigma).map(|s| rms_at_labels(s)),
+                    );
                     let meas: Vec<Measurement> = input
                         .test_frames
                         .iter()
                         .zip(&moved)
-                        .zip(&model_sig)
-                        .map(|((&f, &xyz), &sigma)| Measurement {
+                        .map(|(&f, &xyz)| Measurement {
                             t: input.timestamps[f],
                             track: input.track_ids[f],
                             xyz,
-                            sigma,
+                            sigma: input
+                                .sigma
+                                .map_or(a.predictive_sigma().max(1e-3), |s| s[f].max(1e-6)),
                         })
                         .collect();
                     let out = track(&meas, topts)?;
@@ -414,7 +464,7 @@ pub fn label_efficiency(
                     let e_tr = errors(&est, &test_truth, opts.error)?;
                     let s_tr: Vec<f64> = out
                         .iter()
-                        .zip(&align_var)
+                        .zip(&align_var(&test_model))
                         .map(|(p, v)| {
                             let s = p.sigma.max(systematic);
                             (s * s + v).sqrt().max(1e-9)
@@ -586,7 +636,9 @@ mod tests {
         let test_frames: Vec<usize> = (600..1200).collect();
         let input = LabelEfficiencyInput {
             model: &model,
+            per_frame: None,
             sigma: Some(&sig),
+            sigma_fit: None,
             truth: &truth,
             timestamps: &ts,
             track_ids: &ids,
@@ -620,5 +672,37 @@ mod tests {
         assert_eq!(r.draws.len(), 16);
         let again = label_efficiency(&input, &opts).unwrap();
         assert_eq!(again, r);
+
+        // Per-frame positions √10 times noisier than the tracked ones, and σ saying so: the
+        // per-frame columns score them with calibrated radii; the oracle fit (tracked
+        // positions) does not change.
+        let noisy: Vec<[f64; 3]> = model
+            .iter()
+            .map(|p| {
+                [
+                    p[0] + 3.0 * sigma * rng.sample::<f64, _>(StandardNormal),
+                    p[1] + 3.0 * sigma * rng.sample::<f64, _>(StandardNormal),
+                    p[2],
+                ]
+            })
+            .collect();
+        let sig4 = vec![10f64.sqrt() * sigma; truth.len()];
+        let r4 = label_efficiency(
+            &LabelEfficiencyInput {
+                per_frame: Some(&noisy),
+                sigma: Some(&sig4),
+                sigma_fit: Some(&sig),
+                ..input
+            },
+            &LabelEfficiencyOptions {
+                ks: vec![20],
+                ..opts
+            },
+        )
+        .unwrap();
+        let k20n = &r4.rows[0];
+        assert!(k20n.cep50 > 3.0 * k20.cep50, "{k20n:?} vs {k20:?}");
+        assert!((0.90..=0.98).contains(&k20n.coverage95), "{k20n:?}");
+        assert_eq!(r4.oracle, r.oracle);
     }
 }
