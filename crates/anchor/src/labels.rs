@@ -446,6 +446,8 @@ pub fn label_efficiency(
                     let systematic = a.systematic_sigma(
                         input.sigma_fit.or(input.sigma).map(|s| rms_at_labels(s)),
                     );
+                    // without a per-frame σ, the labels' σ (computed once: it integrates)
+                    let label_floor = a.predictive_sigma().max(1e-3);
                     let meas: Vec<Measurement> = input
                         .test_frames
                         .iter()
@@ -454,9 +456,7 @@ pub fn label_efficiency(
                             t: input.timestamps[f],
                             track: input.track_ids[f],
                             xyz,
-                            sigma: input
-                                .sigma
-                                .map_or(a.predictive_sigma().max(1e-3), |s| s[f].max(1e-6)),
+                            sigma: input.sigma.map_or(label_floor, |s| s[f].max(1e-6)),
                         })
                         .collect();
                     let out = track(&meas, topts)?;

@@ -36,7 +36,8 @@ pub struct SpreadSearch {
     pub grid_m: f64,
     /// Temperature `T` of the weights, in units of `σ_r²`.
     pub temperature: f64,
-    /// Gauss–Newton iterations per start.
+    /// Gauss–Newton iterations per start. 8 and 15 gave the same held-out `locate --track`
+    /// figures (within 0.02 m) and 8 takes a quarter less time.
     pub iterations: usize,
     /// At most this many starts: a larger box gets a coarser grid (a collapsed model's
     /// positions can spread far beyond the hall).
@@ -48,7 +49,7 @@ impl Default for SpreadSearch {
         Self {
             grid_m: 2.5,
             temperature: 1.0,
-            iterations: 15,
+            iterations: 8,
             max_starts: 256,
         }
     }
