@@ -443,9 +443,8 @@ pub fn label_efficiency(
                     // part of the labels' floor that the model's own σ does not explain stays
                     // under the smoothed σ: a wrong map moves the frames of a track alike and
                     // averaging along it does not shrink that error.
-                    let systematic = a.systematic_sigma(
-                        input.sigma_fit.or(input.sigma).map(|s| rms_at_labels(s)),
-                    );
+                    let systematic =
+                        a.systematic_sigma(input.sigma_fit.or(input.sigma).map(rms_at_labels));
                     // without a per-frame σ, the labels' σ (computed once: it integrates)
                     let label_floor = a.predictive_sigma().max(1e-3);
                     let meas: Vec<Measurement> = input
