@@ -34,17 +34,10 @@ fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let ds = common::load(&src);
     let ps = common::paths(&ds);
-    let n = ds.n_frames();
     let rec = Recording::new(&ds, ps.clone());
     let model = train_recording(&rec, &TrainConfig::default(), &mut |_| {}).unwrap();
-    let t = ds.truth.positions.as_ref().unwrap();
-    let held = &model.meta.metrics.holdout_tracks;
-    let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
+    let (test, te) = common::held_out(&ds, &model);
     let pse = ps.select(&test);
-    let te: Vec<[f64; 3]> = test
-        .iter()
-        .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
-        .collect();
     let located = model.locate_paths(&pse, true);
     let pf: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
     let (_, err) = common::rigid_fit(&pf, &te, &vec![1.0; pf.len()]);

@@ -12,16 +12,13 @@ fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let ds = common::load(&src);
     let ps = common::paths(&ds);
-    let n = ds.n_frames();
     let rec = Recording::new(&ds, ps.clone());
     let mut cfg = TrainConfig::default();
     if let Ok(v) = std::env::var("MIRRORS") {
         cfg.mirrors = v.parse().unwrap();
     }
     let model = train_recording(&rec, &cfg, &mut |_| {}).unwrap();
-    let t = ds.truth.positions.as_ref().unwrap();
-    let held = &model.meta.metrics.holdout_tracks;
-    let test: Vec<usize> = (0..n).filter(|&i| held.contains(&ds.track_of(i))).collect();
+    let (test, te) = common::held_out(&ds, &model);
     let mut pse = ps.select(&test);
     if std::env::var("SMOOTH_FIRST").is_ok() {
         // first paths smoothed along each track (rfloc-dsp, ±1 s, Huber), for the causality term
@@ -41,10 +38,6 @@ fn main() {
             }
         }
     }
-    let te: Vec<[f64; 3]> = test
-        .iter()
-        .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
-        .collect();
     let per_frame: Vec<[f64; 3]> = model
         .locate_paths(&pse, true)
         .iter()

@@ -11,6 +11,7 @@ use rfloc_learn::align::{fit_isometry, Isometry};
 use rfloc_learn::features::PathSets;
 use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::geometry::C;
+use rfloc_learn::Model;
 
 /// Path sets from the dataset's TRUE path delays (the `p` strongest within 30 dB), with unknown
 /// receiver offsets (0–40 ns, seeded) and Gaussian range noise added: the learning problem with
@@ -101,4 +102,18 @@ pub fn xy_box(points: &[[f64; 3]]) -> ([f64; 2], [f64; 2]) {
         }
     }
     (lo, hi)
+}
+
+/// The frames of the model's held-out tracks and their true positions.
+pub fn held_out(ds: &Dataset, model: &Model) -> (Vec<usize>, Vec<[f64; 3]>) {
+    let t = ds.truth.positions.as_ref().expect("positions.npy");
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..ds.n_frames())
+        .filter(|&i| held.contains(&ds.track_of(i)))
+        .collect();
+    let truth = test
+        .iter()
+        .map(|&i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]])
+        .collect();
+    (test, truth)
 }
