@@ -443,8 +443,18 @@ pub fn label_efficiency(
                     // part of the labels' floor that the model's own σ does not explain stays
                     // under the smoothed σ: a wrong map moves the frames of a track alike and
                     // averaging along it does not shrink that error.
-                    let systematic =
-                        a.systematic_sigma(input.sigma_fit.or(input.sigma).map(rms_at_labels));
+                    // With per-frame positions the labels' per-frame error counts too, as in
+                    // the binary's `Anchoring::systematic_floor`.
+                    let fit_at_labels = input.sigma_fit.or(input.sigma).map(rms_at_labels);
+                    let per_frame_part = input.per_frame.map_or(0.0, |_| {
+                        excess_sigma(
+                            frame_sigma,
+                            dims.n() * k,
+                            fit_at_labels.unwrap_or(0.0),
+                            dims,
+                        )
+                    });
+                    let systematic = a.systematic_sigma(fit_at_labels).max(per_frame_part);
                     // without a per-frame σ, the labels' σ (computed once: it integrates)
                     let label_floor = a.predictive_sigma().max(1e-3);
                     let meas: Vec<Measurement> = input
