@@ -60,14 +60,8 @@ fn main() {
         let c_local = refine(&ps.first_m, nr, 2, &mut rx_t, &mut pos_t, loss, 40);
         let e = common::rigid_fit(&pos_t, &truth, &vec![1.0; n]).1;
         println!("truth: cost {c_truth:.4}; refined from the truth: cost {c_local:.4}, CEP50 {:.3} m, heights {:?}", quantile(&e, 0.5), rx_t.iter().map(|r| (r[2] * 100.0).round() / 100.0).collect::<Vec<_>>());
-        let cfg = SelfCalConfig {
-            dims: 2,
-            starts: 24,
-            subset: 300,
-            seed: 0,
-            cauchy_m: 0.1,
-            one_sided: true,
-        };
+        // the product's settings (24 starts)
+        let cfg = SelfCalConfig::default();
         let cal = self_calibrate_tracks(&ps.first_m, nr, &cfg, Some(&motion)).unwrap();
         let mut rx_c: Vec<[f64; 4]> = (0..nr)
             .map(|r| {
@@ -96,12 +90,9 @@ fn main() {
     println!("seed | first-path cost | inlier share (first) | all paths explained | support-weighted | CEP50 (truth)");
     for seed in 0..seeds {
         let cfg = SelfCalConfig {
-            dims: 2,
             starts: 1,
-            subset: 300,
             seed,
-            cauchy_m: 0.1,
-            one_sided: true,
+            ..SelfCalConfig::default()
         };
         let Some(cal) = self_calibrate_tracks(&ps.first_m, nr, &cfg, Some(&motion)) else {
             println!("{seed} | failed");
