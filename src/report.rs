@@ -185,7 +185,10 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     let train_ds = ds.select(&train_frames)?.blind();
     let mut curves: BTreeMap<&'static str, Vec<[f64; 2]>> = BTreeMap::new();
     let model = {
+        // loss curves of the first member only (the others repeat its stages)
+        let mut first_member = true;
         let mut progress = |p: Progress| match p {
+            Progress::Member { index, .. } => first_member = index == 0,
             Progress::Stage(s) => ui.stage(s),
             Progress::Step {
                 stage,
@@ -193,7 +196,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                 total,
                 loss,
             } => {
-                if loss.is_finite() {
+                if loss.is_finite() && first_member {
                     curves.entry(stage).or_default().push([step as f64, loss]);
                 }
                 ui.step(stage, step, total, loss);

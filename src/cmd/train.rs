@@ -28,6 +28,10 @@ pub struct Args {
     /// Adam steps of the joint map fit.
     #[arg(long)]
     pub map_steps: Option<usize>,
+    /// Models trained from seeds `seed, seed + 1, …` and located as one (an ensemble; 1 = a
+    /// single model). Default: the library's (5).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub members: Option<u16>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,6 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = args.map_steps {
         cfg.map_steps = s;
     }
+    if let Some(k) = args.members {
+        cfg.members = k as usize;
+    }
     let bar = ProgressBar::new(1);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>17} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -52,10 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     let mut stage = "";
+    let mut member = String::new();
     let model = train(&ds, &cfg, &mut |p| match p {
+        Progress::Member { index, total } => member = format!("{}/{total} ", index + 1),
         Progress::Stage(s) => {
             stage = s;
-            bar.set_prefix(s);
+            bar.set_prefix(format!("{member}{s}"));
             bar.set_position(0);
             bar.set_message("");
         }
@@ -92,6 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         100.0 * m.selfcal_inlier_fraction,
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
+    if !model.members.is_empty() {
+        println!(
+            "ensemble of {} members (seeds {}…{}), located as one",
+            model.members.len() + 1,
+            cfg.seed,
+            cfg.seed.wrapping_add(model.members.len() as u64)
+        );
+    }
     for w in m.warnings() {
         eprintln!("warning: {w}");
     }

@@ -7,7 +7,7 @@
 //! (rfloc-anchor owns the anchoring transform; this is a small local copy for map evaluation.)
 
 /// An isometry `x ↦ R x + t`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Isometry {
     /// Orthogonal matrix, row-major.
     pub r: [[f64; 3]; 3],

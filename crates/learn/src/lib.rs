@@ -9,6 +9,7 @@
 pub mod align;
 pub mod ambiguity;
 pub mod anchors;
+pub mod ensemble;
 pub mod error;
 pub mod features;
 pub mod geometry;

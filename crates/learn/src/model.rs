@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::ensemble::{valid_member_dir, EnsembleMember};
 use crate::error::LearnError;
 use crate::features::{FeatureNorm, PathOptions};
 use crate::nets::{Decoder, Encoder};
@@ -110,6 +111,9 @@ pub struct ModelMeta {
     /// box.
     #[serde(default)]
     pub extent_m: Option<[[f64; 2]; 2]>,
+    /// The other members of an ensemble (this model is the first); empty for a single model.
+    #[serde(default)]
+    pub ensemble: Vec<EnsembleMember>,
 }
 
 impl ModelMeta {
@@ -191,13 +195,15 @@ impl MapParts {
     }
 }
 
-/// A trained model: metadata, map and networks.
+/// A trained model: metadata, map and networks; for an ensemble, also the other members (in
+/// the order of `meta.ensemble`, each in its own frame).
 #[derive(Debug)]
 pub struct Model {
     pub meta: ModelMeta,
     pub encoder: Encoder,
     pub decoder: Decoder,
     pub device: Device,
+    pub members: Vec<Model>,
 }
 
 fn artifact_err(path: &Path, message: impl ToString) -> LearnError {
@@ -224,6 +230,25 @@ impl Model {
             .clone()
             .save_file(&dp)
             .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
+        if self.members.len() != self.meta.ensemble.len() {
+            return Err(artifact_err(
+                dir,
+                format!(
+                    "{} ensemble members but {} listed",
+                    self.members.len(),
+                    self.meta.ensemble.len()
+                ),
+            ));
+        }
+        for (m, e) in self.members.iter().zip(&self.meta.ensemble) {
+            if !valid_member_dir(&e.dir) {
+                return Err(artifact_err(
+                    dir,
+                    format!("bad member directory {:?}", e.dir),
+                ));
+            }
+            m.save(&dir.join(&e.dir))?;
+        }
         Ok(())
     }
 
@@ -234,6 +259,7 @@ impl Model {
             encoder: other.encoder.clone(),
             decoder: other.decoder.clone(),
             device: other.device.clone(),
+            members: other.members.iter().map(Model::load_from_parts).collect(),
         }
     }
 
@@ -263,11 +289,33 @@ impl Model {
         let decoder = decoder
             .try_load_file(&dp)
             .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
+        let mut members = Vec::with_capacity(meta.ensemble.len());
+        for e in &meta.ensemble {
+            if !valid_member_dir(&e.dir) {
+                return Err(artifact_err(
+                    &mp,
+                    format!("bad member directory {:?}", e.dir),
+                ));
+            }
+            let sub = dir.join(&e.dir);
+            let m = Model::load(&sub)?;
+            if !m.meta.ensemble.is_empty()
+                || m.meta.dims != meta.dims
+                || m.meta.receivers.len() != meta.receivers.len()
+            {
+                return Err(artifact_err(
+                    &sub.join("model.json"),
+                    "an ensemble member must be a single model with the ensemble's dims and receivers",
+                ));
+            }
+            members.push(m);
+        }
         Ok(Model {
             meta,
             encoder,
             decoder,
             device,
+            members,
         })
     }
 }

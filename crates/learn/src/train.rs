@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
+use crate::ensemble::{align_to_reference, combine, to_reference, EnsembleMember};
 use crate::error::LearnError;
 use crate::features::{extract_paths, FeatureNorm, PathOptions, PathSets};
 use crate::geometry::dist;
@@ -77,6 +78,14 @@ pub struct TrainConfig {
     /// Epochs without held-out improvement before stopping.
     pub patience: usize,
     pub paths: PathOptions,
+    /// Models trained from seeds `seed, seed + 1, …` and located as one ([`crate::ensemble`]).
+    /// Models written before ensembles have one.
+    #[serde(default = "one")]
+    pub members: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for TrainConfig {
@@ -100,6 +109,7 @@ impl Default for TrainConfig {
             holdout_fraction: 0.15,
             patience: 25,
             paths: PathOptions::default(),
+            members: 5,
         }
     }
 }
@@ -116,6 +126,9 @@ pub enum Progress {
         total: usize,
         loss: f64,
     },
+    /// Member `index` (0-based) of `total` starts training; the stages and steps that follow
+    /// are its own. Snapshots come from the first member only (the ensemble's frame).
+    Member { index: usize, total: usize },
     /// Positions of the training frames (indices into the recording) at the end of a stage, in
     /// the learned frame: for plots of how training converges.
     Snapshot {
@@ -269,11 +282,98 @@ struct MapFit {
 /// because the flex backend's parallel reductions and matrix products otherwise split work
 /// between threads in an order that varies from run to run, and float sums are not associative.
 /// Progress events cross from the training thread through a bounded channel.
+///
+/// With `cfg.members` > 1 it trains that many models from seeds `seed, seed + 1, …` (the first
+/// is the model `members = 1` gives) and returns them as one ensemble in the first member's
+/// frame ([`crate::ensemble`]).
 pub fn train_recording(
     rec: &Recording,
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Model, LearnError> {
+    let t_start = Instant::now();
+    let total = cfg.members.max(1);
+    // Members train side by side, one per core (each on its own one-thread pool, so each is
+    // deterministic on its own); the first member of each batch reports progress.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, total);
+    let mut trained: Vec<(Model, Vec<[f64; 3]>)> = Vec::with_capacity(total);
+    for batch in (0..total).collect::<Vec<_>>().chunks(workers) {
+        if total > 1 {
+            progress(Progress::Member {
+                index: batch[0],
+                total,
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Progress>(256);
+        let results = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&j| {
+                    let tx = tx.clone();
+                    let member_cfg = TrainConfig {
+                        seed: cfg.seed.wrapping_add(j as u64),
+                        members: 1,
+                        ..cfg.clone()
+                    };
+                    let lead = j == batch[0];
+                    s.spawn(move || {
+                        train_member(rec, &member_cfg, &mut |p| {
+                            let snapshot = matches!(p, Progress::Snapshot { .. });
+                            if lead && (j == 0 || !snapshot) {
+                                // a failed send only loses a report
+                                let _ = tx.send(p);
+                            }
+                        })
+                    })
+                })
+                .collect();
+            drop(tx);
+            for p in rx {
+                progress(p);
+            }
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect::<Vec<_>>()
+        });
+        for r in results {
+            trained.push(r?);
+        }
+    }
+    let mut trained = trained.into_iter();
+    let mut primary = trained.next();
+    for (j, (model, pos)) in trained.enumerate().map(|(k, m)| (k + 1, m)) {
+        if let Some((first, reference)) = &mut primary {
+            let iso = align_to_reference(&pos, reference).ok_or_else(|| {
+                LearnError::Dataset(format!(
+                    "ensemble member {j}: fewer than three training positions to align"
+                ))
+            })?;
+            first.meta.ensemble.push(EnsembleMember {
+                dir: format!("member-{j}"),
+                to_reference: iso,
+            });
+            first.members.push(model);
+        }
+    }
+    let (mut model, _) = primary.ok_or_else(|| LearnError::Config("no member trained".into()))?;
+    model.meta.config.members = total;
+    model.meta.config.seed = cfg.seed;
+    model.meta.metrics.seconds = t_start.elapsed().as_secs_f64();
+    Ok(model)
+}
+
+/// One model (one seed), with its training frames' positions in its own frame.
+fn train_member(
+    rec: &Recording,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Model, Vec<[f64; 3]>), LearnError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -302,7 +402,7 @@ fn train_recording_on_pool(
     rec: &Recording,
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Model, LearnError> {
+) -> Result<(Model, Vec<[f64; 3]>), LearnError> {
     let t_start = Instant::now();
     let dims = cfg.dims;
     if !(2..=3).contains(&dims) {
@@ -658,15 +758,20 @@ fn train_recording_on_pool(
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
+        ensemble: Vec::new(),
     };
     meta.metrics.seconds = t_start.elapsed().as_secs_f64();
     let decoder = fit.decoder;
-    Ok(Model {
-        meta,
-        encoder: best.2,
-        decoder,
-        device: eval_device,
-    })
+    Ok((
+        Model {
+            meta,
+            encoder: best.2,
+            decoder,
+            device: eval_device,
+            members: Vec::new(),
+        },
+        pos,
+    ))
 }
 
 /// The horizontal box `[min, max]` of some positions (m).
@@ -760,7 +865,8 @@ impl Model {
         Ok(self.locate_paths_tracked(&ps, &timestamps, &track_ids, opts))
     }
 
-    /// [`Model::locate_paths`] (refined), then the track refinement.
+    /// [`Model::locate_paths`] (refined), then the track refinement; an ensemble combines its
+    /// members' tracked frames.
     pub fn locate_paths_tracked(
         &self,
         ps: &PathSets,
@@ -768,7 +874,32 @@ impl Model {
         track_ids: &[i32],
         opts: &crate::track::TrackRefine,
     ) -> Vec<Located> {
-        let mut located = self.locate_paths(ps, true);
+        self.over_members(|m| m.member_tracked(ps, timestamps, track_ids, opts))
+    }
+
+    /// Runs `f` on every member, moves the results into the ensemble's frame and combines them.
+    fn over_members(&self, f: impl Fn(&Model) -> Vec<Located>) -> Vec<Located> {
+        let first = f(self);
+        if self.members.is_empty() {
+            return first;
+        }
+        let mut runs = vec![first];
+        for (m, e) in self.members.iter().zip(&self.meta.ensemble) {
+            let mut l = f(m);
+            to_reference(&mut l, &e.to_reference, self.meta.dims);
+            runs.push(l);
+        }
+        combine(&runs, self.meta.dims)
+    }
+
+    fn member_tracked(
+        &self,
+        ps: &PathSets,
+        timestamps: &[f64],
+        track_ids: &[i32],
+        opts: &crate::track::TrackRefine,
+    ) -> Vec<Located> {
+        let mut located = self.member_paths(ps, true);
         let mut pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
         let map = self.meta.map();
         let view = map.view();
@@ -795,8 +926,14 @@ impl Model {
     }
 
     /// Locates path sets: encoder, then (optionally) analysis-by-synthesis refinement and the
-    /// basin search that grows each frame's σ by the spread of its other likely minima.
+    /// basin search that grows each frame's σ by the spread of its other likely minima. An
+    /// ensemble locates with every member and combines ([`crate::ensemble`]).
     pub fn locate_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
+        self.over_members(|m| m.member_paths(ps, refine))
+    }
+
+    /// [`Model::locate_paths`] for this member alone.
+    fn member_paths(&self, ps: &PathSets, refine: bool) -> Vec<Located> {
         use rayon::prelude::*;
         let enc = self.encode(ps);
         let map = self.meta.map();

@@ -140,12 +140,14 @@ fn score(model: &Model, s: &Synth) -> (f64, f64, Vec<f64>) {
     (quantile(&errs, 0.5), quantile(&errs, 0.95), rx_err)
 }
 
+/// One model (no ensemble): the accuracy checks break one decoder and must see it.
 fn small_config() -> TrainConfig {
     TrainConfig {
         restarts: 8,
         map_steps: 120,
         epochs: 40,
         seed: 3,
+        members: 1,
         ..TrainConfig::default()
     }
 }
@@ -262,10 +264,12 @@ fn learns_positions_and_map_and_a_broken_decoder_fails() {
 #[test]
 fn same_seed_same_model_and_artifact_round_trip() {
     let s = synth(5);
+    // an ensemble of two: determinism and the artifact cover its members too
     let cfg = TrainConfig {
         epochs: 5,
         map_steps: 30,
         restarts: 4,
+        members: 2,
         ..small_config()
     };
     let a = train_recording(&s.rec, &cfg, &mut |_| {}).expect("training");
@@ -304,6 +308,16 @@ fn same_seed_same_model_and_artifact_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     a.save(dir.path()).expect("save");
     let c = Model::load(dir.path()).expect("load");
+    assert_eq!(c.members.len(), 1, "the second member was not loaded");
+    let (ea, ec) = (&a.meta.ensemble[0], &c.meta.ensemble[0]);
+    assert_eq!(ea.dir, ec.dir);
+    let probe = [1.0, -2.0, 0.0];
+    assert!(
+        dist(
+            &ea.to_reference.apply(&probe),
+            &ec.to_reference.apply(&probe)
+        ) < 1e-9
+    );
     assert_eq!(a.meta.config, c.meta.config);
     assert_eq!(a.meta.feature_norm, c.meta.feature_norm);
     for (ra, rc) in a.meta.receivers.iter().zip(&c.meta.receivers) {
@@ -316,6 +330,24 @@ fn same_seed_same_model_and_artifact_round_trip() {
     for (x, y) in pa.iter().zip(&pc) {
         assert!(dist(&x.position, &y.position) < 1e-6);
     }
+    // the ensemble is not its first member: dropping the second changes positions
+    let mut single = Model::load_from_parts(&c);
+    single.members.clear();
+    single.meta.ensemble.clear();
+    let ps = single.locate_paths(&s.rec.paths, false);
+    assert!(pc
+        .iter()
+        .zip(&ps)
+        .any(|(x, y)| dist(&x.position, &y.position) > 1e-6));
+    // a member directory that points outside the artifact is refused
+    let mut meta = c.meta.clone();
+    meta.ensemble[0].dir = "../elsewhere".into();
+    std::fs::write(
+        dir.path().join("model.json"),
+        serde_json::to_string(&meta).expect("json"),
+    )
+    .expect("write");
+    assert!(Model::load(dir.path()).is_err());
     // a corrupt artifact is a typed error, not a panic
     std::fs::write(dir.path().join("model.json"), "{not json").expect("write");
     assert!(Model::load(dir.path()).is_err());
