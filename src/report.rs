@@ -115,6 +115,8 @@ pub struct ReportMetrics {
     pub train_seconds: f64,
     pub total_seconds: f64,
     pub model_metrics: rfloc_learn::model::TrainMetrics,
+    /// Models in the ensemble (seeds located as one; 1 = a single model).
+    pub members: usize,
 }
 
 fn cm(v: f64) -> String {
@@ -409,6 +411,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         train_seconds,
         total_seconds: 0.0,
         model_metrics: model.meta.metrics.clone(),
+        members: model.members.len() + 1,
     };
 
     // 10. Figures.
@@ -659,13 +662,16 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     let _ = writeln!(
         s,
         "## Training (no ground truth involved)\n\nframes {}, held-out tracks {:?}, self-calibration inlier share {:.3}, \
-         range rms after the map fit {} cm, encoder best epoch {}, {:.0} s.\n",
+         range rms after the map fit {} cm, encoder best epoch {}, {:.0} s; an ensemble of {} \
+         seeds located as one; the training curves and the learned map are the first seed's \
+         (`rfloc_learn::ensemble`).\n",
         mm.frames,
         mm.holdout_tracks,
         mm.selfcal_inlier_fraction,
         cm(mm.range_rms_m),
         mm.encoder_best_epoch,
-        mm.seconds
+        mm.seconds,
+        m.members
     );
     s
 }
