@@ -216,6 +216,28 @@ fn artifact_err(path: &Path, message: impl ToString) -> LearnError {
 impl Model {
     /// Writes the artifact directory (created if missing).
     pub fn save(&self, dir: &Path) -> Result<(), LearnError> {
+        // an inconsistent ensemble is refused before anything is written
+        if self.members.len() != self.meta.ensemble.len() {
+            return Err(artifact_err(
+                dir,
+                format!(
+                    "{} ensemble members but {} listed",
+                    self.members.len(),
+                    self.meta.ensemble.len()
+                ),
+            ));
+        }
+        if let Some(e) = self
+            .meta
+            .ensemble
+            .iter()
+            .find(|e| !valid_member_dir(&e.dir))
+        {
+            return Err(artifact_err(
+                dir,
+                format!("bad member directory {:?}", e.dir),
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|e| artifact_err(dir, e))?;
         let json = serde_json::to_string_pretty(&self.meta).map_err(|e| artifact_err(dir, e))?;
         let mp = dir.join("model.json");
@@ -230,23 +252,7 @@ impl Model {
             .clone()
             .save_file(&dp)
             .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
-        if self.members.len() != self.meta.ensemble.len() {
-            return Err(artifact_err(
-                dir,
-                format!(
-                    "{} ensemble members but {} listed",
-                    self.members.len(),
-                    self.meta.ensemble.len()
-                ),
-            ));
-        }
         for (m, e) in self.members.iter().zip(&self.meta.ensemble) {
-            if !valid_member_dir(&e.dir) {
-                return Err(artifact_err(
-                    dir,
-                    format!("bad member directory {:?}", e.dir),
-                ));
-            }
             m.save(&dir.join(&e.dir))?;
         }
         Ok(())
