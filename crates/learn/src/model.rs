@@ -28,8 +28,10 @@ pub struct AnchorInfo {
     /// Training frames whose paths it explained.
     pub support: usize,
     /// Median power of the paths it explained relative to the link's strongest (dB): the
-    /// reflection loss plus the extra spreading loss, as observed.
-    pub rel_power_db: f64,
+    /// reflection loss plus the extra spreading loss, as observed. `None` when the anchor
+    /// explained no path after the map fit (JSON has no NaN: a NaN here once made an artifact
+    /// that saved but did not load).
+    pub rel_power_db: Option<f64>,
 }
 
 /// The learned map of one receiver.
@@ -341,5 +343,24 @@ mod tests {
         assert!(w[0].contains("5.3 %"), "{w:?}");
         m.selfcal_inlier_fraction = 0.227;
         assert!(m.warnings().is_empty());
+    }
+
+    #[test]
+    fn an_anchor_that_explained_no_path_survives_json() {
+        let a = AnchorInfo {
+            position: [1.0, 2.0, 3.0],
+            kind: 1,
+            support: 0,
+            rel_power_db: None,
+        };
+        let text = serde_json::to_string(&a).expect("serialise");
+        let back: AnchorInfo = serde_json::from_str(&text).expect("deserialise");
+        assert_eq!(back, a);
+        // artifacts written before the field became optional carry a number
+        let old: AnchorInfo = serde_json::from_str(
+            r#"{"position":[0,0,0],"kind":0,"support":5,"rel_power_db":-1.5}"#,
+        )
+        .expect("old artifact");
+        assert_eq!(old.rel_power_db, Some(-1.5));
     }
 }

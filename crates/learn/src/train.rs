@@ -723,7 +723,7 @@ fn train_recording_on_pool(
                     position: slots[r * m_slots + k],
                     kind: if k == 0 { 0 } else { 1 },
                     support: support[r * m_slots + k],
-                    rel_power_db: median(&powers[r * m_slots + k]),
+                    rel_power_db: Some(median(&powers[r * m_slots + k])).filter(|v| v.is_finite()),
                 })
                 .collect(),
         })
