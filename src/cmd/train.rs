@@ -32,6 +32,11 @@ pub struct Args {
     /// single model). Default: the library's (5).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub members: Option<u16>,
+    /// Keep the receivers within this many times the radius that holds 95 % of the tag
+    /// positions around their centre (receivers mounted around the walked area); 0 = anywhere,
+    /// for sites whose receivers stand far outside it. Default: the library's (1.5).
+    #[arg(long)]
+    pub site_radius: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -51,6 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(k) = args.members {
         cfg.members = k as usize;
+    }
+    if let Some(f) = args.site_radius {
+        anyhow::ensure!(
+            f.is_finite() && f >= 0.0,
+            "--site-radius must be 0 (off) or a positive factor, got {f}"
+        );
+        cfg.site_radius = f;
     }
     let bar = ProgressBar::new(1);
     bar.set_style(

@@ -42,6 +42,9 @@ pub struct SelfCalConfig {
     /// One-sided loss ([`Robust::NlosCauchy`]) in the Cauchy stages: a blocked line of sight
     /// only makes a first path later, so early residuals are noise and late ones outliers.
     pub one_sided: bool,
+    /// [`SiteBound`] factor: receivers within this many 95 % radii of the positions' centre
+    /// (0 = no bound).
+    pub site_radius: f64,
 }
 
 impl Default for SelfCalConfig {
@@ -53,6 +56,7 @@ impl Default for SelfCalConfig {
             seed: 0,
             cauchy_m: 0.1,
             one_sided: true,
+            site_radius: 1.5,
         }
     }
 }
@@ -255,6 +259,102 @@ pub(crate) fn locate_frame_global(
     best
 }
 
+/// Soft bound on where receivers may be: within `factor ×` the radius that holds 95 % of the
+/// located tag positions around their centre (horizontal distances in 2D mode, where a
+/// receiver's `z` is its height above the tag plane; 3D distances in 3D mode).
+///
+/// Why: receivers are mounted around the area the tags walk (on its walls, pillars or ceiling),
+/// but first-path ranges leave the receivers weakly determined. Moving a receiver away from the
+/// walked area while its offset `β` absorbs the extra distance changes the predicted ranges
+/// little, and with most links blocked the robust cost then has minima with receivers 10–30 m
+/// outside the hall (measured on factory-a-walks-sync trained on 5 of its 8 walks: training
+/// CEP50 2.1 m, receivers 3–37 m off; with the bound 1.65 m and 0.3–7 m). Every bundled
+/// scenario and the shared halls have their receivers within 0.6–1.3 × that radius, so 1.5
+/// leaves room; a site whose receivers stand farther out turns it off (`factor = 0`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiteBound {
+    /// Allowed distance from the positions' centre, in units of their 95 % radius.
+    pub factor: f64,
+}
+
+/// Weight `w` of the bound's hinge `w/2 · relu(d − d_max)²` (range-cost units, m²): a receiver
+/// 1 m outside costs as much as hundreds of well-fitted ranges, so the bound acts as a
+/// constraint, not as a pull.
+const SITE_WEIGHT: f64 = 100.0;
+
+impl SiteBound {
+    /// Centre of the positions of `frames` and the allowed distance from it.
+    fn limits(&self, pos: &[[f64; 3]], frames: &[usize], dims: usize) -> ([f64; 3], f64) {
+        let k = frames.len().max(1) as f64;
+        let mut c = [0.0; 3];
+        for &n in frames {
+            for a in 0..dims {
+                c[a] += pos[n][a] / k;
+            }
+        }
+        let d: Vec<f64> = frames
+            .iter()
+            .map(|&n| norm_dims(&pos[n], &c, dims))
+            .collect();
+        (c, self.factor * quantile(&d, 0.95))
+    }
+
+    /// The hinge's cost at receivers `rx`.
+    fn cost(&self, rx: &[Rx], pos: &[[f64; 3]], frames: &[usize], dims: usize) -> f64 {
+        let (c, lim) = self.limits(pos, frames, dims);
+        rx.iter()
+            .map(|r| {
+                let e = (norm_dims(&[r[0], r[1], r[2]], &c, dims) - lim).max(0.0);
+                0.5 * SITE_WEIGHT * e * e
+            })
+            .sum()
+    }
+
+    /// Adds the hinge's Gauss–Newton terms to the receivers' block `u` (G×G) and gradient `gu`
+    /// (the centre is held fixed within a step).
+    fn add_normal(
+        &self,
+        rx: &[Rx],
+        pos: &[[f64; 3]],
+        frames: &[usize],
+        dims: usize,
+        u: &mut [f64],
+        gu: &mut [f64],
+    ) {
+        let g_n = gu.len();
+        let (c, lim) = self.limits(pos, frames, dims);
+        for (r, p) in rx.iter().enumerate() {
+            let d = norm_dims(&[p[0], p[1], p[2]], &c, dims);
+            let e = d - lim;
+            if e <= 0.0 || d < 1e-9 {
+                continue;
+            }
+            for a in 0..dims {
+                let ja = (p[a] - c[a]) / d;
+                gu[4 * r + a] -= SITE_WEIGHT * ja * e;
+                for b in 0..dims {
+                    let jb = (p[b] - c[b]) / d;
+                    u[(4 * r + a) * g_n + 4 * r + b] += SITE_WEIGHT * ja * jb;
+                }
+            }
+        }
+    }
+}
+
+/// Distance over the first `dims` coordinates.
+fn norm_dims(a: &[f64; 3], b: &[f64; 3], dims: usize) -> f64 {
+    (0..dims).map(|i| (a[i] - b[i]).powi(2)).sum::<f64>().sqrt()
+}
+
+/// What a joint fit adds to the range cost: the motion prior's links and weight, and the
+/// receivers' site bound.
+#[derive(Clone, Copy)]
+struct Priors<'a> {
+    links: &'a [Link],
+    motion_w: f64,
+    site: Option<SiteBound>,
+}
+
 /// Joint robust Levenberg–Marquardt over receivers and positions (Schur complement on positions).
 /// `frames` lists the rows of `m` (N × R, row-major) taking part. Returns the final cost.
 fn joint_lm(
@@ -266,9 +366,13 @@ fn joint_lm(
     pos: &mut [[f64; 3]],
     loss: Robust,
     iters: usize,
-    links: &[Link],
-    motion_w: f64,
+    priors: Priors,
 ) -> f64 {
+    let Priors {
+        links,
+        motion_w,
+        site,
+    } = priors;
     let g_n = 4 * nr;
     // frame → its index in `frames`, for the motion prior's (block-diagonal) Gauss–Newton terms
     let mut slot = vec![usize::MAX; pos.len()];
@@ -304,6 +408,7 @@ fn joint_lm(
             .map(|&n| frame_cost(&m[n * nr..(n + 1) * nr], rx, &pos[n], loss))
             .sum::<f64>()
             + motion_cost(&links, pos, motion_w)
+            + site.map_or(0.0, |s| s.cost(rx, pos, frames, dims))
     };
     let mut cost = total_cost(rx, pos);
     let mut lambda = 1e-3;
@@ -374,6 +479,9 @@ fn joint_lm(
                     }
                 }
             }
+        }
+        if let Some(sb) = site {
+            sb.add_normal(rx, pos, frames, dims, &mut u, &mut gu);
         }
         let mut accepted = false;
         for _ in 0..10 {
@@ -528,6 +636,14 @@ pub fn self_calibrate_tracks(
     };
     let links = |frames: &[usize]| links_of.map(|mo| mo.links(frames)).unwrap_or_default();
     let sub_links = links(&subset);
+    let site = (cfg.site_radius > 0.0).then_some(SiteBound {
+        factor: cfg.site_radius,
+    });
+    let sub_priors = Priors {
+        links: &sub_links,
+        motion_w: mw,
+        site,
+    };
     let final_loss = if cfg.one_sided {
         Robust::NlosCauchy(cfg.cauchy_m)
     } else {
@@ -580,8 +696,7 @@ pub fn self_calibrate_tracks(
             &mut pos,
             Robust::Huber(1.0),
             60,
-            &sub_links,
-            mw,
+            sub_priors,
         );
         joint_lm(
             m,
@@ -592,11 +707,10 @@ pub fn self_calibrate_tracks(
             &mut pos,
             Robust::Huber(0.2),
             60,
-            &sub_links,
-            mw,
+            sub_priors,
         );
         let c = joint_lm(
-            m, nr, &subset, dims, &mut rx, &mut pos, final_loss, 80, &sub_links, mw,
+            m, nr, &subset, dims, &mut rx, &mut pos, final_loss, 80, sub_priors,
         );
         let per_obs = c / subset.len() as f64;
         if best.as_ref().is_none_or(|b| per_obs < b.0) {
@@ -657,8 +771,11 @@ pub fn self_calibrate_tracks(
         &mut positions,
         final_loss,
         40,
-        &all_links,
-        mw,
+        Priors {
+            links: &all_links,
+            motion_w: mw,
+            site,
+        },
     );
     drop_far(&rx, &mut positions);
     let mut inl = 0usize;
@@ -701,8 +818,21 @@ pub fn refine(
     let frames: Vec<usize> = (0..positions.len())
         .filter(|&n| positions[n][0].is_finite() && usable(m, nr, n, dims))
         .collect();
-    joint_lm(m, nr, &frames, dims, rx, positions, loss, iters, &[], 0.0)
-        / frames.len().max(1) as f64
+    joint_lm(
+        m,
+        nr,
+        &frames,
+        dims,
+        rx,
+        positions,
+        loss,
+        iters,
+        Priors {
+            links: &[],
+            motion_w: 0.0,
+            site: None,
+        },
+    ) / frames.len().max(1) as f64
 }
 
 #[cfg(test)]

@@ -82,6 +82,11 @@ pub struct TrainConfig {
     /// Models written before ensembles have one.
     #[serde(default = "one")]
     pub members: usize,
+    /// Receivers are kept within this many times the radius holding 95 % of the training
+    /// positions around their centre ([`crate::selfcal::SiteBound`]); 0 = anywhere. Models
+    /// written before the bound have 0.
+    #[serde(default)]
+    pub site_radius: f64,
 }
 
 fn one() -> usize {
@@ -110,6 +115,7 @@ impl Default for TrainConfig {
             patience: 25,
             paths: PathOptions::default(),
             members: 5,
+            site_radius: 1.5,
         }
     }
 }
@@ -426,6 +432,7 @@ fn train_recording_on_pool(
         seed: cfg.seed,
         cauchy_m: cfg.delta_m,
         one_sided: true,
+        site_radius: cfg.site_radius,
     };
     let t_train: Vec<f64> = train_idx.iter().map(|&i| rec.timestamps[i]).collect();
     let k_train: Vec<i32> = train_idx.iter().map(|&i| rec.track_ids[i]).collect();
