@@ -841,6 +841,43 @@ mod tests {
     use crate::align::fit_isometry;
     use rand_distr::{Distribution, Normal};
 
+    /// The site bound costs nothing inside its radius, and its Gauss–Newton gradient is the
+    /// negative derivative of its cost (finite differences) outside, in 2D and 3D mode.
+    #[test]
+    fn site_bound_is_free_inside_and_its_gradient_matches_its_cost() {
+        let pos: Vec<[f64; 3]> = (0..200)
+            .map(|i| {
+                let t = i as f64 * 0.7;
+                [5.0 * t.cos(), 3.0 * t.sin(), 0.5 * (1.3 * t).sin()]
+            })
+            .collect();
+        let frames: Vec<usize> = (0..pos.len()).collect();
+        let sb = SiteBound { factor: 1.5 };
+        for dims in [2, 3] {
+            let inside = [[1.0, 1.0, 4.0, 0.3]];
+            assert_eq!(sb.cost(&inside, &pos, &frames, dims), 0.0);
+            let rx = [[1.0, 1.0, 4.0, 0.3], [14.0, -6.0, 3.0, -1.0]];
+            let c0 = sb.cost(&rx, &pos, &frames, dims);
+            assert!(c0 > 0.0, "a receiver 15 m out must cost something");
+            let mut u = vec![0.0; 64];
+            let mut gu = vec![0.0; 8];
+            sb.add_normal(&rx, &pos, &frames, dims, &mut u, &mut gu);
+            assert!(gu[..4].iter().all(|v| *v == 0.0), "inside: no gradient");
+            for a in 0..dims {
+                let h = 1e-6;
+                let mut rp = rx;
+                rp[1][a] += h;
+                let num = (sb.cost(&rp, &pos, &frames, dims) - c0) / h;
+                assert!(
+                    (gu[4 + a] + num).abs() < 1e-3 * num.abs().max(1.0),
+                    "axis {a}: {} vs {num}",
+                    gu[4 + a]
+                );
+            }
+            assert_eq!(gu[4 + 3], 0.0, "the offset is not bounded");
+        }
+    }
+
     /// Random positions in a 20 m × 15 m plane, four receivers 3–4 m above it with unknown
     /// offsets, 1 cm noise and 15 % of ranges biased late by 0.5–8 m (blocked line of sight).
     fn scene(seed: u64, outliers: f64) -> (Vec<f64>, Vec<[f64; 3]>, Vec<[f64; 3]>, Vec<f64>) {
