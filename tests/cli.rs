@@ -88,6 +88,53 @@ fn report_numbers_equal_rfloc_eval() {
     }
 }
 
+/// `rfloc anchor --fine-tune` retrains with the labels held fixed, records how many it used,
+/// and still stores the anchoring.
+#[test]
+fn anchor_fine_tune_retrains_with_the_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let model = dir.path().join("model");
+    let labels = dir.path().join("labels.csv");
+    rfloc(&[
+        "simulate",
+        "factory-hall",
+        "--out",
+        path(&ds),
+        "--seed",
+        "5",
+        "--frames",
+        "900",
+    ]);
+    rfloc(&["train", path(&ds), "--out", path(&model), "--members", "1"]);
+    rfloc(&[
+        "labels",
+        path(&ds),
+        "--k",
+        "14",
+        "--seed",
+        "4",
+        "--out",
+        path(&labels),
+    ]);
+    let said = rfloc(&[
+        "anchor",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--labels",
+        path(&labels),
+        "--fine-tune",
+    ]);
+    assert!(said.contains("fine-tuned:"), "{said}");
+    assert!(said.contains("anchored with 14 labels"), "{said}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    let pinned = meta["metrics"]["labels_pinned"].as_u64().unwrap();
+    assert!((10..=14).contains(&pinned), "labels_pinned = {pinned}");
+    assert!(meta["anchoring"].is_object());
+}
+
 /// The user's chain: simulate → train (blind) → labels → anchor → locate → eval.
 #[test]
 fn simulate_train_anchor_locate_eval() {

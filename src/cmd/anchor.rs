@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
-use rfloc_learn::Model;
+use rfloc_learn::{train_with_labels, Model, Progress};
 
 use crate::pipeline::anchor_labels;
 
@@ -20,6 +20,13 @@ pub struct Args {
     /// Labels CSV `frame,x,y,z` (site coordinates, metres).
     #[arg(long)]
     pub labels: PathBuf,
+    /// Semi-supervised fine-tuning: retrain the model (its own settings) with the labels'
+    /// positions held fixed in the self-calibration, then anchor. Labels the robust fit rejects
+    /// and labels on held-out tracks are left out; at least 10 must remain (with 5 it made
+    /// positions worse). Measured effect: reports/learn.md, "Fine-tuning with labels". Takes as
+    /// long as `rfloc train`.
+    #[arg(long)]
+    pub fine_tune: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -34,8 +41,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let frames: Vec<usize> = labels.iter().map(|r| r.frame).collect();
     let pairs: Vec<(usize, [f64; 3])> = labels.iter().map(|r| (r.frame, r.xyz)).collect();
-    let anchoring = anchor_labels(&model, &ds, &pairs)
+    let mut anchoring = anchor_labels(&model, &ds, &pairs)
         .with_context(|| format!("{}: anchoring", args.labels.display()))?;
+    if args.fine_tune {
+        let inliers: Vec<(usize, [f64; 3])> = pairs
+            .iter()
+            .zip(&anchoring.alignment.inliers)
+            .filter(|(_, ok)| **ok)
+            .map(|(p, _)| *p)
+            .collect();
+        eprintln!(
+            "fine-tuning: retraining with {} of {} labels held fixed…",
+            inliers.len(),
+            pairs.len()
+        );
+        let cfg = model.meta.config.clone();
+        model = train_with_labels(&ds, &cfg, &inliers, &mut |p| {
+            if let Progress::Member { index, total } = p {
+                eprintln!("  member {}/{total}", index + 1);
+            }
+        })
+        .with_context(|| format!("{}: fine-tuning", args.labels.display()))?;
+        println!(
+            "fine-tuned: {} labels held fixed in the self-calibration (labels on held-out \
+             tracks {:?} are not used by training)",
+            model.meta.metrics.labels_pinned, model.meta.metrics.holdout_tracks
+        );
+        anchoring = anchor_labels(&model, &ds, &pairs).with_context(|| {
+            format!("{}: anchoring the fine-tuned model", args.labels.display())
+        })?;
+    }
     let a = &anchoring.alignment;
     println!(
         "anchored with {} labels (located over their {}): rms residual {:.3} m, reflected: {}, \

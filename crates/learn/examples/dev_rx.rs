@@ -1,8 +1,11 @@
 //! DEVELOPMENT: how well the self-calibration recovers the receivers (seeds 0..S), on the
 //! training frames `rfloc train` would use (env TRACKS=k: only tracks < k, like a report).
 mod common;
+use rfloc_learn::align::fit_isometry;
 use rfloc_learn::linalg::quantile;
-use rfloc_learn::selfcal::{self_calibrate_tracks, Motion, SelfCalConfig};
+use rfloc_learn::selfcal::{
+    self_calibrate_tracks, self_calibrate_with_labels, Motion, SelfCalConfig,
+};
 use rfloc_learn::train::split_by_track;
 use rfloc_learn::TrainConfig;
 
@@ -57,6 +60,73 @@ fn main() {
         };
         let t0 = std::time::Instant::now();
         let cal = self_calibrate_tracks(&ps.first_m, ps.n_receivers, &sc, Some(&motion)).unwrap();
+        if let Ok(k) = std::env::var("PINS") {
+            let k: usize = k.parse().unwrap();
+            let nt = t.len();
+            for draw in 0..3u64 {
+                let pins: Vec<(usize, [f64; 3])> = (0..k)
+                    .map(|i| {
+                        let n = (i * nt / k + (draw as usize * 977 + 131) % (nt / k)) % nt;
+                        (n, t[n])
+                    })
+                    .collect();
+                // anchored: isometry on the pins only
+                let ok = |p: &[f64; 3]| p[0].is_finite();
+                let a: Vec<[f64; 3]> = pins
+                    .iter()
+                    .map(|&(n, _)| {
+                        let p = cal.positions[n];
+                        if ok(&p) {
+                            [p[0], p[1], 0.0]
+                        } else {
+                            [0.0; 3]
+                        }
+                    })
+                    .collect();
+                let b: Vec<[f64; 3]> = pins.iter().map(|&(_, x)| [x[0], x[1], 0.0]).collect();
+                let w: Vec<f64> = pins
+                    .iter()
+                    .map(|&(n, _)| if ok(&cal.positions[n]) { 1.0 } else { 0.0 })
+                    .collect();
+                let iso = fit_isometry(&a, &b, &w, true);
+                let abs_err = |p: &[f64; 3], q: &[f64; 3]| {
+                    ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+                };
+                let e1: Vec<f64> = (0..nt)
+                    .filter(|&n| ok(&cal.positions[n]))
+                    .map(|n| {
+                        abs_err(
+                            &iso.apply(&[cal.positions[n][0], cal.positions[n][1], 0.0]),
+                            &t[n],
+                        )
+                    })
+                    .collect();
+                let calp = self_calibrate_with_labels(
+                    &ps.first_m,
+                    ps.n_receivers,
+                    &sc,
+                    Some(&motion),
+                    &pins,
+                )
+                .unwrap();
+                let e2: Vec<f64> = (0..nt)
+                    .filter(|&n| ok(&calp.positions[n]))
+                    .map(|n| abs_err(&calp.positions[n], &t[n]))
+                    .collect();
+                let rxe: Vec<String> = calp
+                    .receivers
+                    .iter()
+                    .zip(&rx_true)
+                    .map(|(r, q)| {
+                        format!(
+                            "{:.2}",
+                            ((r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2)).sqrt()
+                        )
+                    })
+                    .collect();
+                println!("  pins {k} draw {draw}: anchored CEP50 {:.3} CE95 {:.3} | pinned self-cal CEP50 {:.3} CE95 {:.3} rx {}", quantile(&e1, 0.5), quantile(&e1, 0.95), quantile(&e2, 0.5), quantile(&e2, 0.95), rxe.join(" "));
+            }
+        }
         let w: Vec<f64> = cal
             .positions
             .iter()

@@ -24,7 +24,10 @@ pub mod train;
 
 pub use error::LearnError;
 pub use model::{Model, ModelMeta};
-pub use train::{train, train_recording, Located, Progress, Recording, TrainConfig};
+pub use train::{
+    train, train_recording, train_with_labels, Located, Progress, Recording, TrainConfig,
+    MIN_FINE_TUNE_LABELS,
+};
 
 /// The burn version this crate is built with (benches and tools use the same types).
 pub use burn;

@@ -61,6 +61,10 @@ pub struct TrainMetrics {
     pub encoder_holdout_loss: f64,
     pub encoder_best_epoch: usize,
     pub seconds: f64,
+    /// Labelled frames whose positions were held fixed in the self-calibration
+    /// (semi-supervised fine-tuning, `rfloc anchor --fine-tune`); 0 for label-free training.
+    #[serde(default)]
+    pub labels_pinned: usize,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is

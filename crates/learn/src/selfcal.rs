@@ -353,6 +353,8 @@ struct Priors<'a> {
     links: &'a [Link],
     motion_w: f64,
     site: Option<SiteBound>,
+    /// Frames whose positions are held fixed (labels), indexed by frame; empty = none.
+    pinned: &'a [bool],
 }
 
 /// Joint robust Levenberg–Marquardt over receivers and positions (Schur complement on positions).
@@ -372,7 +374,9 @@ fn joint_lm(
         links,
         motion_w,
         site,
+        pinned,
     } = priors;
+    let is_pinned = |n: usize| pinned.get(n).copied().unwrap_or(false);
     let g_n = 4 * nr;
     // frame → its index in `frames`, for the motion prior's (block-diagonal) Gauss–Newton terms
     let mut slot = vec![usize::MAX; pos.len()];
@@ -492,7 +496,11 @@ fn joint_lm(
             let mut rhs = gu.clone();
             let mut vinvs: Vec<Vec<f64>> = Vec::with_capacity(frames.len());
             let mut ok = true;
-            for (k, _) in frames.iter().enumerate() {
+            for (k, &n) in frames.iter().enumerate() {
+                if is_pinned(n) {
+                    vinvs.push(vec![0.0; dims * dims]);
+                    continue;
+                }
                 let mut vd = [0.0; 9];
                 for a in 0..dims {
                     for b in 0..dims {
@@ -550,6 +558,9 @@ fn joint_lm(
             }
             let mut pos_new = pos.to_vec();
             for (k, &n) in frames.iter().enumerate() {
+                if is_pinned(n) {
+                    continue;
+                }
                 let w_n = &ws[k];
                 let mut t = [0.0; 3];
                 for b in 0..dims {
@@ -608,6 +619,23 @@ pub fn self_calibrate_tracks(
     cfg: &SelfCalConfig,
     motion: Option<&Motion>,
 ) -> Option<SelfCal> {
+    self_calibrate_with_labels(m, nr, cfg, motion, &[])
+}
+
+/// [`self_calibrate_tracks`] with labelled frames: `pins` are `(row of m, position in the site's
+/// frame)`, held fixed throughout (in 2D mode only x and y are used). The random starts are
+/// centred on the labels, the labels join the multi-start subset, and the answer is in the
+/// labels' frame. Why: the labels' ranges constrain the receivers and offsets that first paths
+/// leave weakly determined. With few labels the multi-start no longer finds a good basin (the
+/// labels' frame must be found by random starts): measured harmful with 5 labels, mixed to
+/// helpful with 10 and 20 (`reports/learn.md`, "Fine-tuning with labels").
+pub fn self_calibrate_with_labels(
+    m: &[f64],
+    nr: usize,
+    cfg: &SelfCalConfig,
+    motion: Option<&Motion>,
+    pins: &[(usize, [f64; 3])],
+) -> Option<SelfCal> {
     let dims = cfg.dims.clamp(2, 3);
     if nr < 3 || m.len() % nr != 0 {
         return None;
@@ -627,7 +655,32 @@ pub fn self_calibrate_tracks(
         .fold(0.0, f64::max)
         .max(1.0);
     let k = cfg.subset.max(4 * nr).min(valid.len());
-    let subset: Vec<usize> = (0..k).map(|i| valid[i * valid.len() / k]).collect();
+    let mut subset: Vec<usize> = (0..k).map(|i| valid[i * valid.len() / k]).collect();
+    let mut pinned = vec![false; if pins.is_empty() { 0 } else { n_frames }];
+    for &(n, _) in pins {
+        if n < n_frames {
+            pinned[n] = true;
+            subset.push(n);
+        }
+    }
+    subset.sort_unstable();
+    subset.dedup();
+    let pin_centre = if pins.is_empty() {
+        [0.0, 0.0]
+    } else {
+        let k = pins.len() as f64;
+        [
+            pins.iter().map(|p| p.1[0]).sum::<f64>() / k,
+            pins.iter().map(|p| p.1[1]).sum::<f64>() / k,
+        ]
+    };
+    let apply_pins = |pos: &mut [[f64; 3]]| {
+        for &(n, x) in pins {
+            if n < pos.len() {
+                pos[n] = [x[0], x[1], if dims == 3 { x[2] } else { 0.0 }];
+            }
+        }
+    };
     let (links_of, mw) = match motion {
         Some(mo) if mo.timestamps.len() == n_frames && mo.track_ids.len() == n_frames => {
             (Some(*mo), mo.weight)
@@ -643,6 +696,7 @@ pub fn self_calibrate_tracks(
         links: &sub_links,
         motion_w: mw,
         site,
+        pinned: &pinned,
     };
     let final_loss = if cfg.one_sided {
         Robust::NlosCauchy(cfg.cauchy_m)
@@ -669,8 +723,8 @@ pub fn self_calibrate_tracks(
                     h
                 };
                 [
-                    rng.random_range(-half..half),
-                    rng.random_range(-half..half),
+                    pin_centre[0] + rng.random_range(-half..half),
+                    pin_centre[1] + rng.random_range(-half..half),
                     z,
                     quantile(&col, 0.02) - rng.random_range(0.0..0.25 * spread),
                 ]
@@ -681,12 +735,13 @@ pub fn self_calibrate_tracks(
                 &m[n * nr..(n + 1) * nr],
                 &rx,
                 dims,
-                [0.0, 0.0],
+                pin_centre,
                 1.5 * half,
                 Robust::Huber(1.0),
             )
             .0;
         }
+        apply_pins(&mut pos);
         joint_lm(
             m,
             nr,
@@ -740,6 +795,7 @@ pub fn self_calibrate_tracks(
         positions[n] = if c1 <= c2 { x1 } else { x2 };
         all.push(n);
     }
+    apply_pins(&mut positions);
     // Frames whose robust fit left the receivers' neighbourhood are unexplained (every range an
     // outlier lets the solver drift): drop them, then refine the rest jointly.
     let drop_far = |rx: &[Rx], positions: &mut [[f64; 3]]| {
@@ -775,6 +831,7 @@ pub fn self_calibrate_tracks(
             links: &all_links,
             motion_w: mw,
             site,
+            pinned: &pinned,
         },
     );
     drop_far(&rx, &mut positions);
@@ -831,6 +888,7 @@ pub fn refine(
             links: &[],
             motion_w: 0.0,
             site: None,
+            pinned: &[],
         },
     ) / frames.len().max(1) as f64
 }

@@ -31,7 +31,7 @@ use crate::model::{
     AnchorInfo, Model, ModelMeta, ReceiverMap, TrainMetrics, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
-use crate::selfcal::{self_calibrate_tracks, Motion, SelfCalConfig};
+use crate::selfcal::{self_calibrate_with_labels, Motion, SelfCalConfig};
 
 /// The burn device training and inference run on: flex (CPU) by default, wgpu with `gpu`.
 pub fn default_device() -> Device {
@@ -154,6 +154,9 @@ pub struct Recording {
     pub synchronized: bool,
     pub carrier_hz: f64,
     pub n_subcarriers: usize,
+    /// Frames with known positions in the site's frame (`(frame, [x, y, z])`), held fixed in the
+    /// self-calibration: semi-supervised training. Empty for label-free training.
+    pub labels: Vec<(usize, [f64; 3])>,
 }
 
 impl Recording {
@@ -168,14 +171,34 @@ impl Recording {
             synchronized: ds.meta.synchronized,
             carrier_hz: ds.meta.carrier_hz,
             n_subcarriers: ds.n_subcarriers(),
+            labels: Vec::new(),
         }
     }
 }
+
+/// Fewest labelled training frames that semi-supervised training accepts. With 5 labels held
+/// fixed, the self-calibration's random starts no longer find a good basin in the labels' frame
+/// and positions got worse on both halls measured (factory-a-walks-sync, factory-hall); from 10
+/// on the result was mixed to better (`reports/learn.md`, "Fine-tuning with labels").
+pub const MIN_FINE_TUNE_LABELS: usize = 10;
 
 /// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
 pub fn train(
     ds: &Dataset,
     cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
+    train_with_labels(ds, cfg, &[], progress)
+}
+
+/// [`train`] with labelled frames (`(frame, [x, y, z])` in the site's frame) held fixed in the
+/// self-calibration, so that the model starts in the labels' frame with receivers the labels
+/// constrain: semi-supervised fine-tuning. Labels on held-out tracks are not used by training.
+/// Needs at least [`MIN_FINE_TUNE_LABELS`] labels on training frames.
+pub fn train_with_labels(
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    labels: &[(usize, [f64; 3])],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Model, LearnError> {
     supported(ds.meta.synchronized, ds.n_receivers())?;
@@ -200,7 +223,9 @@ pub fn train(
         }
         ps
     };
-    train_recording(&Recording::new(ds, ps), cfg, progress)
+    let mut rec = Recording::new(ds, ps);
+    rec.labels = labels.to_vec();
+    train_recording(&rec, cfg, progress)
 }
 
 /// What the trainer can learn from: the first-path self-calibration that starts it needs a
@@ -442,9 +467,31 @@ fn train_recording_on_pool(
         max_speed_mps: cfg.max_speed_mps,
         weight: cfg.motion_weight,
     };
-    let cal = self_calibrate_tracks(&ps.first_m, nr, &sc_cfg, Some(&motion)).ok_or_else(|| {
-        LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
-    })?;
+    // Labels on training frames are held fixed in the self-calibration (training-relative index).
+    let pins: Vec<(usize, [f64; 3])> = rec
+        .labels
+        .iter()
+        .filter_map(|&(n, x)| train_idx.iter().position(|&i| i == n).map(|k| (k, x)))
+        .collect();
+    if !rec.labels.is_empty() && pins.len() < MIN_FINE_TUNE_LABELS {
+        return Err(LearnError::Config(format!(
+            "{} of {} labels are on training frames; fine-tuning needs at least \
+             {MIN_FINE_TUNE_LABELS} there (labels on the frames held out for early stopping, {}, \
+             are not used by training; with 5 labels fine-tuning made positions worse, so \
+             anchor without it)",
+            pins.len(),
+            rec.labels.len(),
+            if held_tracks.is_empty() {
+                "the recording's last frames".to_string()
+            } else {
+                format!("tracks {held_tracks:?}")
+            }
+        )));
+    }
+    let cal = self_calibrate_with_labels(&ps.first_m, nr, &sc_cfg, Some(&motion), &pins)
+        .ok_or_else(|| {
+            LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
+        })?;
     let mut pos = cal.positions.clone();
     // frames without enough observations: nearest located frame in time
     let mut last: Option<[f64; 3]> = pos.iter().copied().find(|p| p[0].is_finite());
@@ -762,6 +809,7 @@ fn train_recording_on_pool(
             encoder_holdout_loss: best.0,
             encoder_best_epoch: best.1,
             seconds: 0.0,
+            labels_pinned: pins.len(),
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),

@@ -9,7 +9,7 @@ use rfloc_learn::align::{fit_isometry, Isometry};
 use rfloc_learn::features::PathSets;
 use rfloc_learn::geometry::dist;
 use rfloc_learn::linalg::quantile;
-use rfloc_learn::{train_recording, Located, Model, Recording, TrainConfig};
+use rfloc_learn::{train_recording, LearnError, Located, Model, Recording, TrainConfig};
 
 const HALL: [f64; 2] = [20.0, 15.0];
 /// Held-out CEP50 bound (m) the trained model must meet and a broken decoder must miss.
@@ -98,6 +98,7 @@ fn synth(seed: u64) -> Synth {
         synchronized: true,
         carrier_hz: 5.2e9,
         n_subcarriers: 242,
+        labels: Vec::new(),
     };
     Synth {
         rec,
@@ -351,4 +352,55 @@ fn same_seed_same_model_and_artifact_round_trip() {
     // a corrupt artifact is a typed error, not a panic
     std::fs::write(dir.path().join("model.json"), "{not json").expect("write");
     assert!(Model::load(dir.path()).is_err());
+}
+
+/// Semi-supervised training: labelled frames held fixed put the model in the labels' (site's)
+/// frame. The site frame here is the truth rotated by 30° and moved 100 m, so a model that
+/// ignored the labels could not land within the bound by chance.
+#[test]
+fn labels_held_fixed_train_the_model_in_the_site_frame() {
+    let mut s = synth(11);
+    let (c, sn) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+    let site = |p: &[f64; 3]| {
+        [
+            c * p[0] - sn * p[1] + 100.0,
+            sn * p[0] + c * p[1] - 40.0,
+            p[2],
+        ]
+    };
+    // 12 labels spread over the training tracks (0–4; track 5 is held out)
+    s.rec.labels = (0..12)
+        .map(|i| {
+            let n = 37 + i * 1500 / 12;
+            (n, site(&s.truth[n]))
+        })
+        .collect();
+    let model = train_recording(&s.rec, &small_config(), &mut |_| {}).expect("training");
+    assert_eq!(model.meta.metrics.labels_pinned, 12);
+    let held = &model.meta.metrics.holdout_tracks;
+    let test: Vec<usize> = (0..s.truth.len())
+        .filter(|&i| held.contains(&s.rec.track_ids[i]))
+        .collect();
+    let loc = model.locate_paths(&s.rec.paths.select(&test), true);
+    let errs: Vec<f64> = loc
+        .iter()
+        .zip(&test)
+        .map(|(l, &i)| {
+            let t = site(&s.truth[i]);
+            ((l.position[0] - t[0]).powi(2) + (l.position[1] - t[1]).powi(2)).sqrt()
+        })
+        .collect();
+    let cep50 = quantile(&errs, 0.5);
+    eprintln!("held-out CEP50 in the site frame, no alignment: {cep50:.3} m");
+    assert!(cep50 < BOUND, "CEP50 {cep50:.3} m in the labels' frame");
+
+    // labels that all sit on the held-out track cannot be used by training: a typed error
+    s.rec.labels = test[..5].iter().map(|&n| (n, site(&s.truth[n]))).collect();
+    match train_recording(&s.rec, &small_config(), &mut |_| {}) {
+        Err(LearnError::Config(msg)) => assert!(msg.contains("0 of 5 labels"), "{msg}"),
+        other => panic!(
+            "expected a configuration error, got {:?}",
+            other.map(|_| ())
+        ),
+    }
 }
