@@ -22,7 +22,7 @@ echo "| K | seed | anchored per frame | anchored tracked | fine-tuned per frame 
 echo "|---|---|---|---|---|---|---|"
 for k in $ks; do for s in 1 2 3; do
   l=$work/labels_${k}_$s.csv
-  $B labels "$data" --k "$k" --seed "$s" --tracks 0,1,2,3,4,5,6 --out "$l" >/dev/null
+  $B labels "$data" --k "$k" --seed "$s" --tracks 0,1,2,3,4,5,6 --out "$l" >/dev/null 2>&1
   for v in plain fine; do
     rm -rf "$work/$v"; cp -r "$work/model" "$work/$v"
     if [ $v = fine ]; then
@@ -33,5 +33,5 @@ for k in $ks; do for s in 1 2 3; do
     $B locate "$work/$v" --dataset "$data" --out "$work/$v.csv" >/dev/null
     $B locate "$work/$v" --dataset "$data" --out "$work/${v}_t.csv" --track >/dev/null
   done
-  echo "| $k | $s | $(score $work/plain.csv) | $(score $work/plain_t.csv) | $(score $work/fine.csv) | $(score $work/fine_t.csv) | $(grep -o '[0-9]* labels held fixed' $work/fine.log | cut -d' ' -f1) |"
+  echo "| $k | $s | $(score $work/plain.csv) | $(score $work/plain_t.csv) | $(score $work/fine.csv) | $(score $work/fine_t.csv) | $(sed -n 's/^fine-tuned: \([0-9]*\) labels.*/\1/p' "$work/fine.log") |"
 done; done
