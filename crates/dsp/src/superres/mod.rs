@@ -16,6 +16,11 @@
 //! 6. per-path standard deviation from the Cramér–Rao bound at the estimate with the residual
 //!    noise variance ([`nls`]).
 //!
+//! Several vectors that share their delays are estimated jointly (their smoothed covariances
+//! averaged, gains per vector): the antennas of an array ([`PathEstimator::estimate_array`],
+//! which adds angles) and consecutive frames of a slowly moving tag
+//! ([`PathEstimator::estimate_snapshots`], which splits coherent clusters one frame cannot).
+//!
 //! Delays include whatever timing offset the receiver adds (`δ_r` of design.md §1); see
 //! [`crate::sanitize`] for offsets and calibration.
 
@@ -429,12 +434,113 @@ impl PathEstimator {
         axis_m: &[f64],
         carrier_hz: f64,
     ) -> Result<ArrayLinkEstimate, DspError> {
-        let k = self.tones.len();
-        let n_ant = csi.len();
-        if n_ant == 0 || axis_m.len() != n_ant {
+        if csi.is_empty() || axis_m.len() != csi.len() {
             return Err(DspError::InvalidOption {
                 name: "antennas",
-                why: format!("{n_ant} CSI vectors for {} antenna positions", axis_m.len()),
+                why: format!(
+                    "{} CSI vectors for {} antenna positions",
+                    csi.len(),
+                    axis_m.len()
+                ),
+            });
+        }
+        let j = self.joint_fit(csi)?;
+        let (k, n_ant, np) = (self.tones.len(), csi.len(), j.theta.len());
+        let gain_var = j.sigma2 / k as f64;
+        let inv = 1.0 / j.factor;
+        let mut paths: Vec<ArrayPath> = (0..np)
+            .map(|q| {
+                let alpha: Vec<Complex64> = j.gains.iter().map(|g| g[q]).collect();
+                let (c, cs) = angle::direction_cosine(&alpha, axis_m, carrier_hz, gain_var);
+                ArrayPath {
+                    delay_s: self.tones.tau_of(j.theta[q]),
+                    std_s: j.std[q],
+                    gains: alpha.iter().map(|a| a * inv).collect(),
+                    cos_axis: c,
+                    cos_axis_std: cs,
+                }
+            })
+            .filter(|p| {
+                p.delay_s.is_finite()
+                    && p.gains.iter().all(|g| g.re.is_finite() && g.im.is_finite())
+            })
+            .collect();
+        paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
+        let signal = (k as f64 - j.cost / n_ant as f64).max(0.0) / k as f64;
+        Ok(ArrayLinkEstimate {
+            paths,
+            noise_var: j.sigma2 * inv.norm_sqr(),
+            snr_db: 10.0 * (signal.max(1e-30) / j.sigma2).log10(),
+            order: j.order,
+        })
+    }
+
+    /// One link's paths from several *snapshots* of it: the same receiver antenna in consecutive
+    /// frames of a slowly moving tag (`csi[s]`: snapshot `s`'s tones; `reference`: the frame the
+    /// result describes).
+    ///
+    /// Why: at 80 MHz the direct path and its floor, ceiling and near-wall images arrive within
+    /// `c/B` of each other and are coherent within one frame, so one frame's covariance cannot
+    /// split them. A few centimetres of motion change their relative carrier phases (5.8 cm is a
+    /// full turn at 5.2 GHz) while their delays move by millimetres to centimetres, so averaging
+    /// the snapshots' smoothed covariances decorrelates the cluster, as antennas do in
+    /// [`Self::estimate_array`]. The delays are common to the snapshots (the motion over the
+    /// window is the caller's to keep small); gains are fitted per snapshot. Each path's gain is
+    /// the reference snapshot's phase with the RMS magnitude over the snapshots (the power a
+    /// first-path rule compares is then an average, not one frame's fade). With one snapshot
+    /// this is [`Self::estimate_detailed`] without its NLS refinement.
+    pub fn estimate_snapshots(
+        &mut self,
+        csi: &[&[Complex64]],
+        reference: usize,
+    ) -> Result<LinkEstimate, DspError> {
+        if reference >= csi.len() {
+            return Err(DspError::InvalidOption {
+                name: "reference",
+                why: format!("snapshot {reference} of {}", csi.len()),
+            });
+        }
+        let j = self.joint_fit(csi)?;
+        let (k, n_s) = (self.tones.len(), csi.len());
+        let inv = 1.0 / j.factor;
+        let mut paths: Vec<PathEstimate> = (0..j.theta.len())
+            .map(|q| {
+                let rms =
+                    (j.gains.iter().map(|g| g[q].norm_sqr()).sum::<f64>() / n_s as f64).sqrt();
+                let g = j.gains[reference][q];
+                let unit = if g.norm() > 0.0 {
+                    g / g.norm()
+                } else {
+                    Complex64::new(1.0, 0.0)
+                };
+                PathEstimate {
+                    delay_s: self.tones.tau_of(j.theta[q]),
+                    gain: unit * rms * inv,
+                    std_s: j.std[q],
+                }
+            })
+            .filter(|p| p.delay_s.is_finite() && p.gain.re.is_finite() && p.gain.im.is_finite())
+            .collect();
+        paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
+        let signal = (k as f64 - j.cost / n_s as f64).max(0.0) / k as f64;
+        Ok(LinkEstimate {
+            paths,
+            noise_var: j.sigma2 * inv.norm_sqr(),
+            snr_db: 10.0 * (signal.max(1e-30) / j.sigma2).log10(),
+            order: j.order,
+        })
+    }
+
+    /// The joint core of [`Self::estimate_array`] and [`Self::estimate_snapshots`]: common
+    /// delays from the averaged smoothed covariances, least-squares gains per input vector,
+    /// pruning on the power averaged over the vectors, and each delay's CRLB combined over them.
+    fn joint_fit(&mut self, csi: &[&[Complex64]]) -> Result<JointFit, DspError> {
+        let k = self.tones.len();
+        let n_ant = csi.len();
+        if n_ant == 0 {
+            return Err(DspError::InvalidOption {
+                name: "antennas",
+                why: "no CSI vectors".into(),
             });
         }
         for h in csi {
@@ -451,7 +557,7 @@ impl PathEstimator {
                 return Err(DspError::NonFinite { index: i });
             }
         }
-        // one factor for all antennas: total power, antenna 0's common phase
+        // one factor for all vectors: total power, vector 0's common phase
         let p: f64 = csi
             .iter()
             .flat_map(|h| h.iter())
@@ -473,7 +579,7 @@ impl PathEstimator {
             .map(|h| h.iter().map(|v| v * factor).collect())
             .collect();
 
-        // covariance averaged over antennas
+        // covariance averaged over the vectors
         let (l, d) = (self.l, self.d);
         let mut acc = vec![Complex64::new(0.0, 0.0); l * l];
         for h in &hs {
@@ -486,7 +592,7 @@ impl PathEstimator {
         self.cov = acc;
         let (order, taus) = self.subspace_delays(n_ant)?;
 
-        // gains per antenna; pruning on the power averaged over the antennas
+        // gains per vector; pruning on the power averaged over the vectors
         let mut theta: Vec<f64> = taus.iter().map(|&t| self.tones.theta_of(t)).collect();
         let fit =
             |theta: &[f64], this: &mut Self| -> Result<(Vec<Vec<Complex64>>, f64), DspError> {
@@ -515,7 +621,7 @@ impl PathEstimator {
             (gains, cost) = fit(&theta, self)?;
         }
 
-        // uncertainty and angles
+        // uncertainty: each vector's CRLB, combined as independent looks
         let np = theta.len();
         let dof = (n_ant * k).saturating_sub(n_ant * 2 * np + np).max(1) as f64;
         let sigma2 = (cost / dof).max(1e-30);
@@ -530,34 +636,29 @@ impl PathEstimator {
                 info[i] += 1.0 / (s * s).max(1e-300);
             }
         }
-        let inv = 1.0 / factor;
-        let gain_var = sigma2 / k as f64;
-        let mut paths: Vec<ArrayPath> = (0..np)
-            .map(|q| {
-                let alpha: Vec<Complex64> = gains.iter().map(|g| g[q]).collect();
-                let (c, cs) = angle::direction_cosine(&alpha, axis_m, carrier_hz, gain_var);
-                ArrayPath {
-                    delay_s: self.tones.tau_of(theta[q]),
-                    std_s: 1.0 / info[q].sqrt(),
-                    gains: alpha.iter().map(|a| a * inv).collect(),
-                    cos_axis: c,
-                    cos_axis_std: cs,
-                }
-            })
-            .filter(|p| {
-                p.delay_s.is_finite()
-                    && p.gains.iter().all(|g| g.re.is_finite() && g.im.is_finite())
-            })
-            .collect();
-        paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
-        let signal = (k as f64 - cost / n_ant as f64).max(0.0) / k as f64;
-        Ok(ArrayLinkEstimate {
-            paths,
-            noise_var: sigma2 * inv.norm_sqr(),
-            snr_db: 10.0 * (signal.max(1e-30) / sigma2).log10(),
+        Ok(JointFit {
+            theta,
+            gains,
+            cost,
+            sigma2,
+            std: info.iter().map(|v| 1.0 / v.sqrt()).collect(),
             order,
+            factor,
         })
     }
+}
+
+/// What [`PathEstimator::joint_fit`] found, in normalised units (`factor` undoes them).
+struct JointFit {
+    theta: Vec<f64>,
+    /// `gains[v][q]`: path q on input vector v.
+    gains: Vec<Vec<Complex64>>,
+    cost: f64,
+    sigma2: f64,
+    /// Delay standard deviation per path (s).
+    std: Vec<f64>,
+    order: usize,
+    factor: Complex64,
 }
 
 /// Paths of one link (convenience wrapper; build a [`PathEstimator`] once when estimating many
