@@ -37,6 +37,11 @@ pub struct Args {
     /// for sites whose receivers stand far outside it. Default: the library's (1.5).
     #[arg(long)]
     pub site_radius: Option<f64>,
+    /// Estimate each frame's paths together with its track's frames within ±this many seconds
+    /// (synchronized receivers only; 0 = each frame alone, e.g. for fast-moving tags).
+    /// Default: the library's (0.2 s).
+    #[arg(long)]
+    pub snapshot_window: Option<f64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -63,6 +68,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--site-radius must be 0 (off) or a positive factor, got {f}"
         );
         cfg.site_radius = f;
+    }
+    if let Some(w) = args.snapshot_window {
+        anyhow::ensure!(
+            w.is_finite() && (0.0..=5.0).contains(&w),
+            "--snapshot-window must be between 0 and 5 s, got {w}"
+        );
+        cfg.paths.snapshot_window_s = w;
     }
     let bar = ProgressBar::new(1);
     bar.set_style(

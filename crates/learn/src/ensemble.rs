@@ -138,6 +138,7 @@ pub fn combine(runs: &[Vec<Located>], dims: usize) -> Vec<Located> {
                     .sqrt(),
                 fit_sigma_m,
                 basin_spread_m: rms(&|l| l.basin_spread_m),
+                snapshots: ok.iter().map(|l| l.snapshots).max().unwrap_or(1),
             }
         })
         .collect()
@@ -154,6 +155,7 @@ mod tests {
             accuracy_m: acc,
             fit_sigma_m: acc / 2.0,
             basin_spread_m: 0.0,
+            snapshots: 1,
         }
     }
 

@@ -863,6 +863,9 @@ pub struct Located {
     /// RMS distance (m) of the frame's other likely cost minima ([`crate::ambiguity`]); 0 when
     /// not searched (`refine` off). Part of `accuracy_m`.
     pub basin_spread_m: f64,
+    /// Frames whose CSI this estimate used ([`PathSets::snapshots`]): its evidence is shared
+    /// with that many neighbours, so a smoother must count it as 1/`snapshots` of a frame.
+    pub snapshots: u16,
 }
 
 impl Model {
@@ -1030,6 +1033,7 @@ impl Model {
                     accuracy_m: ((sigma * dil).powi(2) + disc + spread_axis2).sqrt(),
                     fit_sigma_m: sigma * dil,
                     basin_spread_m: spread,
+                    snapshots: ps.snapshots.get(n).copied().unwrap_or(1),
                 }
             })
             .collect()
