@@ -65,11 +65,19 @@ pub struct TrainMetrics {
     /// (semi-supervised fine-tuning, `rfloc anchor --fine-tune`); 0 for label-free training.
     #[serde(default)]
     pub labels_pinned: usize,
+    /// Whether the paths came from several frames per estimate (the snapshot window); models
+    /// saved before it read false. It sets which inlier floor applies.
+    #[serde(default)]
+    pub multi_frame_paths: bool,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is
-/// not to be trusted (see [`TrainMetrics::warnings`]).
+/// not to be trusted (see [`TrainMetrics::warnings`]); paths estimated one frame at a time.
 pub const MIN_SELFCAL_INLIERS: f64 = 0.10;
+
+/// The same floor for paths estimated from several frames (`PathOptions::snapshot_window_s`),
+/// whose cleaner first paths fit more often on every recording, the failed one included.
+pub const MIN_SELFCAL_INLIERS_MULTI_FRAME: f64 = 0.30;
 
 impl TrainMetrics {
     /// Reasons, measured without ground truth, to distrust what training learned.
@@ -79,15 +87,23 @@ impl TrainMetrics {
     /// to a collapsed map. Measured (`bash reports/regenerate.sh`): inlier shares 0.342
     /// (factory-hall) and 0.227 (factory-a-walks-sync) gave held-out CEP50 1.3 and 2.1 m with 5
     /// labels; 0.053 (warehouse-nlos) gave 14 m, far worse than the classical baseline (3.3 m).
+    /// With the snapshot window (7th session) the same three recordings gave 0.588, 0.534 and
+    /// 0.153, and warehouse-nlos was still 8.7 m off: so the floor is 0.30 for such paths. Both
+    /// floors were set from these three recordings, between the failed one and the others.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.selfcal_inlier_fraction < MIN_SELFCAL_INLIERS {
+        let floor = if self.multi_frame_paths {
+            MIN_SELFCAL_INLIERS_MULTI_FRAME
+        } else {
+            MIN_SELFCAL_INLIERS
+        };
+        if self.selfcal_inlier_fraction < floor {
             out.push(format!(
                 "only {:.1} % of the first-path ranges fit the self-calibration (below {:.0} %): \
                  blocked line of sight dominates this recording and the learned geometry is \
                  unreliable; expect errors of metres and compare with `rfloc baseline`",
                 100.0 * self.selfcal_inlier_fraction,
-                100.0 * MIN_SELFCAL_INLIERS
+                100.0 * floor
             ));
         }
         out
@@ -346,6 +362,12 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("5.3 %"), "{w:?}");
         m.selfcal_inlier_fraction = 0.227;
+        assert!(m.warnings().is_empty());
+        // paths from several frames fit more often, the failed recording's too
+        m.multi_frame_paths = true;
+        m.selfcal_inlier_fraction = 0.153;
+        assert!(m.warnings()[0].contains("below 30 %"), "{:?}", m.warnings());
+        m.selfcal_inlier_fraction = 0.534;
         assert!(m.warnings().is_empty());
     }
 

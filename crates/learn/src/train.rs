@@ -810,6 +810,7 @@ fn train_recording_on_pool(
             encoder_best_epoch: best.1,
             seconds: 0.0,
             labels_pinned: pins.len(),
+            multi_frame_paths: rec.paths.snapshots.iter().any(|&k| k > 1),
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
