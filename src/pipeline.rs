@@ -317,6 +317,16 @@ fn rms(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// The σ a smoother weighs a located frame by: its own σ, times √n when its paths came from n
+/// frames' CSI (the snapshot window, `Located::snapshots`). Such frames share their evidence with
+/// their neighbours: over a span longer than the window, n of them carry the information of one.
+/// Counted n times, the tracked CE95 on factory-hall rose from 1.47 to 1.84 m with the window and
+/// the tracked 95 % radii covered 40 % of the errors (reports/learn.md, "Several frames per
+/// estimate"). The per-frame radii keep the frame's own σ.
+pub fn smoother_sigma(l: &Located) -> f64 {
+    l.accuracy_m * f64::from(l.snapshots.max(1)).sqrt()
+}
+
 /// Kalman/RTS smoothing over each track (time gaps and track changes restart the filter).
 ///
 /// Smoothing runs on the model's own per-frame σ; the anchoring transform's uncertainty is added
@@ -334,16 +344,9 @@ pub fn smooth(
 ) -> anyhow::Result<Vec<Positioned>> {
     let model_xyz: Vec<[f64; 3]> = frames.iter().map(|&f| located[f].position).collect();
     let floor = anchoring.systematic_floor().max(1e-4);
-    // A frame estimated from n frames' CSI (the snapshot window) shares its evidence with its
-    // neighbours: over a span longer than the window, n such frames carry the information of
-    // one, so the smoother counts each with σ·√n. Without it, the demo's tracked CE95 rose from
-    // 1.47 to 1.84 m with the window (reports/learn.md, "Several frames per estimate").
     let model_sigma: Vec<f64> = frames
         .iter()
-        .map(|&f| {
-            let l = &located[f];
-            l.accuracy_m.max(1e-4) * f64::from(l.snapshots.max(1)).sqrt()
-        })
+        .map(|&f| smoother_sigma(&located[f]).max(1e-4))
         .collect();
     let track_ids: Vec<i32> = (0..ds.n_frames()).map(|f| ds.track_of(f)).collect();
     let timestamps = ds.timestamps.to_vec();

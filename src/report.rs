@@ -361,6 +361,10 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     let single_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
     let frame_sigma: Vec<f64> = located_tracked.iter().map(|l| l.accuracy_m).collect();
     let fit_sigma: Vec<f64> = located_tracked.iter().map(|l| l.fit_sigma_m).collect();
+    let smoother_sigma: Vec<f64> = located_tracked
+        .iter()
+        .map(crate::pipeline::smoother_sigma)
+        .collect();
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
@@ -369,6 +373,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
             // `rfloc anchor` and `rfloc locate` use them
             sigma: Some(&frame_sigma),
             sigma_fit: Some(&fit_sigma),
+            smoother_sigma: Some(&smoother_sigma),
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,

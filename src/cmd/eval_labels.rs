@@ -79,6 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dims = dims_of(&model);
     let frame_sigma: Vec<f64> = located.iter().map(|l| l.accuracy_m).collect();
     let fit_sigma: Vec<f64> = located.iter().map(|l| l.fit_sigma_m).collect();
+    let smoother_sigma: Vec<f64> = located
+        .iter()
+        .map(crate::pipeline::smoother_sigma)
+        .collect();
     let le = label_efficiency(
         &LabelEfficiencyInput {
             model: &model_pos,
@@ -87,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // `rfloc anchor` and `rfloc locate` use them
             sigma: Some(&frame_sigma),
             sigma_fit: Some(&fit_sigma),
+            smoother_sigma: Some(&smoother_sigma),
             truth: &truth,
             timestamps: &timestamps,
             track_ids: &track_ids,

@@ -138,6 +138,10 @@ pub struct LabelEfficiencyInput<'a> {
     /// The part of `sigma` that changes from frame to frame and smoothing averages (a range
     /// fit's σ), N; None: all of `sigma`. Only used with `sigma`.
     pub sigma_fit: Option<&'a [f64]>,
+    /// The σ the smoother weighs each frame by, N; None: `sigma`. Larger than `sigma` where
+    /// neighbouring frames share evidence (estimates from overlapping windows of raw data),
+    /// which a smoother must not count twice.
+    pub smoother_sigma: Option<&'a [f64]>,
     /// Ground truth (m, absolute), N.
     pub truth: &'a [[f64; 3]],
     /// Seconds, N.
@@ -294,6 +298,9 @@ pub fn label_efficiency(
     }
     if let Some(s) = input.sigma_fit {
         check_len("sigma_fit vs model positions", n, s.len())?;
+    }
+    if let Some(s) = input.smoother_sigma {
+        check_len("smoother_sigma vs model positions", n, s.len())?;
     }
     if let Some(p) = input.per_frame {
         check_len("per-frame vs model positions", n, p.len())?;
@@ -465,7 +472,10 @@ pub fn label_efficiency(
                             t: input.timestamps[f],
                             track: input.track_ids[f],
                             xyz,
-                            sigma: input.sigma.map_or(label_floor, |s| s[f].max(1e-6)),
+                            sigma: input
+                                .smoother_sigma
+                                .or(input.sigma)
+                                .map_or(label_floor, |s| s[f].max(1e-6)),
                         })
                         .collect();
                     let out = track(&meas, topts)?;
@@ -648,6 +658,7 @@ mod tests {
             per_frame: None,
             sigma: Some(&sig),
             sigma_fit: None,
+            smoother_sigma: None,
             truth: &truth,
             timestamps: &ts,
             track_ids: &ids,
