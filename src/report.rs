@@ -105,6 +105,9 @@ pub struct ReportMetrics {
     pub label_frames: Vec<usize>,
     pub anchoring_rms_m: f64,
     pub reflected: bool,
+    /// Why the labels may have picked the mirrored map (`Alignment::handedness_warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchoring_warning: Option<String>,
     /// How the labels' model positions were located for the anchoring ("tracks" or "frames").
     pub anchoring_located_by: String,
     pub methods: Vec<MethodResult>,
@@ -407,6 +410,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         label_frames: label_frames.clone(),
         anchoring_rms_m: anchoring.alignment.rms,
         reflected: anchoring.alignment.transform.reflected,
+        anchoring_warning: anchoring.alignment.handedness_warning(),
         anchoring_located_by: anchoring.located_by.clone(),
         methods,
         peb_median_m,
@@ -621,6 +625,9 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     );
     for w in m.model_metrics.warnings() {
         let _ = writeln!(s, "**Training warning:** {w}.\n");
+    }
+    if let Some(w) = &m.anchoring_warning {
+        let _ = writeln!(s, "**Anchoring warning:** {w}.\n");
     }
     let _ = writeln!(s, "## Accuracy on the held-out tracks (horizontal error)\n");
     s += &summary_table(m);

@@ -91,6 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(w) = a.handedness_warning() {
+        eprintln!("warning: {w}");
+    }
     model.meta.anchoring = Some(serde_json::to_value(&anchoring)?);
     model
         .save(&args.model)

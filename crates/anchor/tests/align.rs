@@ -387,6 +387,60 @@ fn height_offset_in_2d_and_other_handedness_gap() {
     assert!(a.transform.reflected);
     assert!((a.transform.apply([3.0, 3.0, 0.0])[2] - 1.2).abs() < 1e-12);
     assert!(a.other_handedness_rms > 1.0 && a.rms < 1e-9);
+    assert_eq!(a.handedness_warning(), None, "a clear gap: no warning");
+}
+
+#[test]
+fn labels_near_a_line_warn_that_the_reflection_is_weakly_determined() {
+    // Four labels close to one line (1.5 m off it over 30 m) with about a metre of error, as
+    // the model's positions have: the mirrored fit is about as good as the right one.
+    let model = [
+        [0.0, 0.0, 0.0],
+        [10.0, 1.5, 0.0],
+        [20.0, -1.5, 0.0],
+        [30.0, 1.2, 0.0],
+    ];
+    let noise = [[0.9, -1.0], [-0.8, -1.1], [0.7, 1.2], [-0.9, -0.9]];
+    let labels: Vec<[f64; 3]> = model
+        .iter()
+        .zip(noise)
+        .map(|(p, e)| [p[0] + e[0], p[1] + e[1], 0.0])
+        .collect();
+    let a = align(&model, &labels, None, &AlignOptions::default()).unwrap();
+    let w = a.handedness_warning().expect("a weak gap must warn");
+    assert!(w.contains("mirrored"), "{w}");
+    // the same labels with a fifth far off the line decide it: no warning
+    let mut model5 = model.to_vec();
+    model5.push([15.0, 12.0, 0.0]);
+    let mut labels5 = labels.clone();
+    labels5.push([15.1, 11.9, 0.0]);
+    let b = align(&model5, &labels5, None, &AlignOptions::default()).unwrap();
+    assert!(b.other_handedness_rms > 2.0 * b.rms, "{b:?}");
+    assert_eq!(b.handedness_warning(), None);
+}
+
+#[test]
+fn a_label_set_aside_among_few_warns() {
+    // five labels, one of them 2 m off: the robust fit sets it aside, and with only d + 2 = 4
+    // left the reflection rests on fewer points than it should
+    let model = [
+        [0.0, 0.0, 0.0],
+        [12.0, 1.0, 0.0],
+        [3.0, 9.0, 0.0],
+        [14.0, 11.0, 0.0],
+        [7.0, 5.0, 0.0],
+    ];
+    let mut labels: Vec<[f64; 3]> = model
+        .iter()
+        .map(|p| [p[0] + 1.0, p[1] - 2.0, 0.0])
+        .collect();
+    labels[4][1] += 2.0;
+    let a = align(&model, &labels, None, &AlignOptions::default()).unwrap();
+    assert_eq!(a.n_outliers(), 1, "{a:?}");
+    let w = a
+        .handedness_warning()
+        .expect("one of five set aside must warn");
+    assert!(w.contains("set aside"), "{w}");
 }
 
 #[test]
