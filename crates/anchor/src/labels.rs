@@ -716,7 +716,7 @@ mod tests {
             },
             &LabelEfficiencyOptions {
                 ks: vec![20],
-                ..opts
+                ..opts.clone()
             },
         )
         .unwrap();
@@ -724,5 +724,32 @@ mod tests {
         assert!(k20n.cep50 > 3.0 * k20.cep50, "{k20n:?} vs {k20:?}");
         assert!((0.90..=0.98).contains(&k20n.coverage95), "{k20n:?}");
         assert_eq!(r4.oracle, r.oracle);
+
+        // A smoother σ twice the frame's σ (frames that share evidence): the smoother trusts
+        // each frame less, the per-frame columns do not change.
+        let sig2 = vec![2.0 * sigma; truth.len()];
+        let r5 = label_efficiency(
+            &LabelEfficiencyInput {
+                smoother_sigma: Some(&sig2),
+                ..input
+            },
+            &opts,
+        )
+        .unwrap();
+        let k20s = &r5.rows[1];
+        assert_eq!((k20s.cep50, k20s.ce95), (k20.cep50, k20.ce95));
+        assert_ne!(
+            k20s.ce95_tracked, k20.ce95_tracked,
+            "the smoother σ is not used"
+        );
+        // a wrong length is a typed error
+        assert!(label_efficiency(
+            &LabelEfficiencyInput {
+                smoother_sigma: Some(&sig2[..10]),
+                ..input
+            },
+            &opts
+        )
+        .is_err());
     }
 }
