@@ -274,13 +274,15 @@ impl Alignment {
         let ratio = self.other_handedness_rms / self.rms.max(1e-9);
         if ratio < HANDEDNESS_RATIO {
             return Some(format!(
-                "the labels barely decide whether the map is mirrored (the other handedness                  fits with rms {:.3} m against {:.3} m): add labels away from the line through                  these",
+                "the labels barely decide whether the map is mirrored (the other handedness fits \
+                 with rms {:.3} m against {:.3} m): add labels away from the line through these",
                 self.other_handedness_rms, self.rms
             ));
         }
         if self.n_outliers() > 0 && n <= d + 3 {
             return Some(format!(
-                "{} of only {n} labels set aside as wrong: the remaining ones may have picked                  the mirrored map; check that label or add more labels",
+                "{} of only {n} labels set aside as wrong: the remaining ones may have picked the \
+                 mirrored map; check that label or add more labels",
                 self.n_outliers()
             ));
         }
