@@ -466,11 +466,11 @@ impl PathEstimator {
             })
             .collect();
         paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
-        let signal = (k as f64 - j.cost / n_ant as f64).max(0.0) / k as f64;
+        let (noise_var, snr_db) = j.noise(k, n_ant);
         Ok(ArrayLinkEstimate {
             paths,
-            noise_var: j.sigma2 * inv.norm_sqr(),
-            snr_db: 10.0 * (signal.max(1e-30) / j.sigma2).log10(),
+            noise_var,
+            snr_db,
             order: j.order,
         })
     }
@@ -522,11 +522,11 @@ impl PathEstimator {
             .filter(|p| p.delay_s.is_finite() && p.gain.re.is_finite() && p.gain.im.is_finite())
             .collect();
         paths.sort_by(|a, b| a.delay_s.total_cmp(&b.delay_s));
-        let signal = (k as f64 - j.cost / n_s as f64).max(0.0) / k as f64;
+        let (noise_var, snr_db) = j.noise(k, n_s);
         Ok(LinkEstimate {
             paths,
-            noise_var: j.sigma2 * inv.norm_sqr(),
-            snr_db: 10.0 * (signal.max(1e-30) / j.sigma2).log10(),
+            noise_var,
+            snr_db,
             order: j.order,
         })
     }
@@ -659,6 +659,18 @@ struct JointFit {
     std: Vec<f64>,
     order: usize,
     factor: Complex64,
+}
+
+impl JointFit {
+    /// `(noise variance per tone and vector in the input's units, mean signal over noise in
+    /// dB)` for `k` tones and `n` vectors.
+    fn noise(&self, k: usize, n: usize) -> (f64, f64) {
+        let signal = (k as f64 - self.cost / n as f64).max(0.0) / k as f64;
+        (
+            self.sigma2 / self.factor.norm_sqr(),
+            10.0 * (signal.max(1e-30) / self.sigma2).log10(),
+        )
+    }
 }
 
 /// Paths of one link (convenience wrapper; build a [`PathEstimator`] once when estimating many
