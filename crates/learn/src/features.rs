@@ -235,8 +235,8 @@ pub fn extract_paths(
 
 /// The frames estimated together with frame `i` (its track's frames within `±window_s` of its
 /// timestamp, contiguous around it, at most 8 on each side) and `i`'s place among them.
-/// A corrupt frame (non-finite CSI) is left out, so one bad frame does not take its neighbours
-/// down with it.
+/// A corrupt frame (non-finite CSI on any receiver) ends the window on its side, so one bad
+/// frame does not take its neighbours' estimates down with it.
 fn snapshot_frames(ds: &Dataset, i: usize, window_s: f64) -> (Vec<usize>, usize) {
     const MAX_SIDE: usize = 8;
     if window_s <= 0.0 {
