@@ -1,7 +1,9 @@
 //! DEVELOPMENT ONLY: how far a *CSI-domain* position solve on a correct map goes, against the
 //! path-domain solve the product uses (reports/learn.md, "The map inside the per-link fit").
 //!
-//! Usage: `dev_csifit <scenario or dataset> [mirrors]`; env `STEP` = every STEP-th frame (10).
+//! Usage: `dev_csifit <scenario or dataset> [mirrors]`; env `STEP` = every STEP-th frame (10),
+//! `WINDOW=w` = the product's snapshot window set to w frames per side (0 = one frame; unset =
+//! the product's default), `NUIS`, `RIDGE`, `SYNTH`, `ZTRUE`, `PROFILE` (see below).
 //! The map comes from the TRUTH: true receivers, and mirror anchors found by RANSAC on the true
 //! path delays at the true positions. Each frame is then solved from its true position
 //! ("local"), two ways:
@@ -12,8 +14,6 @@
 mod common;
 use num_complex::Complex64;
 use rayon::prelude::*;
-use rfloc_dsp::baseline::first_array_path;
-use rfloc_dsp::{EstimatorOptions, FirstPathOptions, PathEstimator};
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
 use rfloc_learn::features::{extract_paths, PathOptions, PathSets};
 use rfloc_learn::geometry::{dist, C};
@@ -85,76 +85,6 @@ fn residual(h: &[Complex64], f: &[f64], tau: &[f64]) -> f64 {
     e / hh.max(1e-300)
 }
 
-/// Path sets from dsp's joint estimator fed with the frames `i − w ..= i + w` of frame i's track
-/// as snapshots (common delays, free gains per frame): the tag moves a few cm per frame, which
-/// changes the relative phases of paths that one frame cannot separate.
-fn windowed_paths(ds: &rfloc_csi::dataset::Dataset, w: usize, p: usize) -> PathSets {
-    let (n, nr) = (ds.n_frames(), ds.n_receivers());
-    let f = &ds.meta.subcarrier_offsets_hz;
-    let fp = FirstPathOptions {
-        rel_power_db: -30.0,
-        ..FirstPathOptions::default()
-    };
-    let parts: Vec<(usize, Vec<(Vec<(f64, f64)>, f64)>)> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || PathEstimator::new(f, EstimatorOptions::default()).unwrap(),
-            |est, i| {
-                let tr = ds.track_of(i);
-                let frames: Vec<usize> = (i.saturating_sub(w)..=(i + w).min(n - 1))
-                    .filter(|&j| ds.track_of(j) == tr)
-                    .collect();
-                let links = (0..nr)
-                    .map(|r| {
-                        let hs: Vec<Vec<Complex64>> = frames
-                            .iter()
-                            .map(|&j| {
-                                (0..f.len())
-                                    .map(|k| {
-                                        let v = ds.csi[[j, r, 0, k]];
-                                        Complex64::new(v.re as f64, v.im as f64)
-                                    })
-                                    .collect()
-                            })
-                            .collect();
-                        let views: Vec<&[Complex64]> = hs.iter().map(|v| v.as_slice()).collect();
-                        let axis: Vec<f64> = (0..views.len()).map(|a| 1e-3 * a as f64).collect();
-                        let Ok(e) = est.estimate_array(&views, &axis, ds.meta.carrier_hz) else {
-                            return (vec![], f64::NAN);
-                        };
-                        let pw = |q: &rfloc_dsp::ArrayPath| {
-                            q.gains.iter().map(|g| g.norm_sqr()).sum::<f64>()
-                        };
-                        let pmax = e.paths.iter().map(pw).fold(0.0, f64::max).max(1e-300);
-                        let mut v: Vec<(f64, f64)> = e
-                            .paths
-                            .iter()
-                            .map(|q| (q.delay_s * C, 10.0 * (pw(q) / pmax).max(1e-30).log10()))
-                            .collect();
-                        v.sort_by(|a, b| b.1.total_cmp(&a.1));
-                        v.truncate(p);
-                        v.sort_by(|a, b| a.0.total_cmp(&b.0));
-                        let first = first_array_path(&e, &fp).map_or(f64::NAN, |q| q.delay_s * C);
-                        (v, first)
-                    })
-                    .collect();
-                (i, links)
-            },
-        )
-        .collect();
-    let mut ps = PathSets::empty(n, nr, p);
-    for (i, links) in parts {
-        for (r, (v, first)) in links.into_iter().enumerate() {
-            for (k, (m, db)) in v.into_iter().enumerate() {
-                ps.range_m[(i * nr + r) * p + k] = m;
-                ps.power_db[(i * nr + r) * p + k] = db;
-            }
-            ps.first_m[i * nr + r] = first;
-        }
-    }
-    ps
-}
-
 fn main() {
     let src = std::env::args().nth(1).unwrap_or("factory-hall".into());
     let mirrors: usize = std::env::args()
@@ -166,10 +96,20 @@ fn main() {
         .map_or(10, |v| v.parse().unwrap());
     let ds = common::load(&src);
     let gt = common::gt_paths(&ds, 12, 0.0);
-    let dsp = match std::env::var("WINDOW") {
-        Ok(w) => windowed_paths(&ds, w.parse().unwrap(), 8),
-        Err(_) => extract_paths(&ds, &PathOptions::default(), &|_| {}).unwrap(),
-    };
+    // WINDOW=w: the product's snapshot window set to w frames per side (at the dataset's median
+    // frame interval); unset: the product's default
+    let mut popts = PathOptions::default();
+    if let Ok(w) = std::env::var("WINDOW") {
+        let dt: Vec<f64> = ds
+            .timestamps
+            .windows(2)
+            .into_iter()
+            .map(|p| p[1] - p[0])
+            .filter(|v| *v > 0.0)
+            .collect();
+        popts.snapshot_window_s = w.parse::<f64>().unwrap() * median(&dt);
+    }
+    let dsp = extract_paths(&ds, &popts, &|_| {}).unwrap();
     let (n, nr) = (gt.n_frames, gt.n_receivers);
     let t = ds.truth.positions.as_ref().unwrap();
     let pos: Vec<[f64; 3]> = (0..n).map(|i| [t[[i, 0]], t[[i, 1]], t[[i, 2]]]).collect();
@@ -179,19 +119,7 @@ fn main() {
     let per = 1 + mirrors;
     let mut slots = vec![[0.0; 3]; nr * per];
     let mut valid = vec![false; nr * per];
-    let offset_of = |ps: &rfloc_learn::features::PathSets, r: usize| {
-        let res: Vec<f64> = (0..n)
-            .map(|i| ps.first_m[i * nr + r] - dist(&pos[i], &rxs[r]))
-            .filter(|v| v.is_finite())
-            .collect();
-        let lo = quantile(&res, 0.2);
-        median(
-            &res.iter()
-                .copied()
-                .filter(|v| *v < lo + 0.5)
-                .collect::<Vec<_>>(),
-        )
-    };
+    let offset_of = |ps: &PathSets, r: usize| common::los_offset(ps, &pos, &rxs[r], r).0;
     let mut offs_dsp = vec![0.0; nr];
     for r in 0..nr {
         let og = offset_of(&gt, r);
@@ -215,16 +143,11 @@ fn main() {
     }
     {
         // path quality against the truth (offsets: dsp's own, from the true positions)
-        let d = ds.truth.paths_delay_s.as_ref().unwrap();
         let (mut nlos, mut any, mut firstok, mut tot) = (0, 0, 0, 0);
         let mut e_los = Vec::new();
         for i in 0..n {
             for r in 0..nr {
-                let tf = (0..d.dim().2)
-                    .map(|k| d[[i, r, k]])
-                    .filter(|v| v.is_finite())
-                    .fold(f64::INFINITY, f64::min)
-                    * C;
+                let tf = common::true_first_m(&ds, i, r);
                 tot += 1;
                 let fm = dsp.first_m[i * nr + r] - offs_dsp[r];
                 if (fm - tf).abs() < 0.1 {

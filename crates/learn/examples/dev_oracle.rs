@@ -11,7 +11,7 @@ use rfloc_csi::dataset::Dataset;
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
 use rfloc_learn::features::{extract_paths, PathOptions};
 use rfloc_learn::geometry::dist;
-use rfloc_learn::linalg::{median, quantile};
+use rfloc_learn::linalg::quantile;
 use rfloc_learn::refine::{refine_frame, MapView};
 use rfloc_learn::refine_unsynced::refine_frame_unsynced;
 
@@ -34,17 +34,8 @@ fn main() {
     let mut offs = vec![0.0; nr];
     let mut nlos = 0;
     for r in 0..nr {
-        let res: Vec<f64> = (0..n)
-            .map(|i| ps.first_m[i * nr + r] - dist(&pos[i], &rxs[r]))
-            .filter(|v| v.is_finite())
-            .collect();
-        let lo = quantile(&res, 0.2);
-        offs[r] = median(
-            &res.iter()
-                .copied()
-                .filter(|v| *v < lo + 0.5)
-                .collect::<Vec<_>>(),
-        );
+        let (off, res) = common::los_offset(&ps, &pos, &rxs[r], r);
+        offs[r] = off;
         nlos += res.iter().filter(|v| **v > offs[r] + 0.1).count();
         slots[r * (1 + mirrors)] = rxs[r];
         valid[r * (1 + mirrors)] = true;
@@ -63,16 +54,12 @@ fn main() {
             eprintln!("rx{r} anchor {k}: {:?} support {}", a.position, a.support);
         }
     }
-    if let Some(d) = ds.truth.paths_delay_s.as_ref() {
+    if ds.truth.paths_delay_s.is_some() {
         let (mut los, mut good, mut tot) = (0, 0, 0);
         let mut late = Vec::new();
         for i in 0..n {
             for r in 0..nr {
-                let tf = (0..d.dim().2)
-                    .map(|k| d[[i, r, k]])
-                    .filter(|v| v.is_finite())
-                    .fold(f64::INFINITY, f64::min)
-                    * 299_792_458.0;
+                let tf = common::true_first_m(&ds, i, r);
                 let l = dist(&pos[i], &rxs[r]);
                 tot += 1;
                 if (tf - l).abs() < 0.05 {
@@ -90,11 +77,7 @@ fn main() {
         let (mut e_los, mut any_los, mut early_pw, mut nl) = (Vec::new(), 0, Vec::new(), 0);
         for i in 0..n {
             for r in 0..nr {
-                let tf = (0..d.dim().2)
-                    .map(|k| d[[i, r, k]])
-                    .filter(|v| v.is_finite())
-                    .fold(f64::INFINITY, f64::min)
-                    * 299_792_458.0;
+                let tf = common::true_first_m(&ds, i, r);
                 let l = dist(&pos[i], &rxs[r]);
                 if (tf - l).abs() >= 0.05 {
                     continue;
@@ -127,11 +110,7 @@ fn main() {
             let (mut tp, mut fp, mut fn_) = (0, 0, 0);
             for i in 0..n {
                 for r in 0..nr {
-                    let tf = (0..d.dim().2)
-                        .map(|k| d[[i, r, k]])
-                        .filter(|v| v.is_finite())
-                        .fold(f64::INFINITY, f64::min)
-                        * 299_792_458.0;
+                    let tf = common::true_first_m(&ds, i, r);
                     let is_los = (tf - dist(&pos[i], &rxs[r])).abs() < 0.05;
                     let f = ps.first_m[i * nr + r];
                     let fpw = (0..p)

@@ -117,3 +117,33 @@ pub fn held_out(ds: &Dataset, model: &Model) -> (Vec<usize>, Vec<[f64; 3]>) {
         .collect();
     (test, truth)
 }
+
+/// The TRUE first arrival's range of link (frame `i`, receiver `r`), m, without receiver offset
+/// (the earliest finite delay of `paths_delay_s.npy`; infinite when the link has none).
+pub fn true_first_m(ds: &Dataset, i: usize, r: usize) -> f64 {
+    let d = ds.truth.paths_delay_s.as_ref().expect("paths_delay_s.npy");
+    (0..d.dim().2)
+        .map(|k| d[[i, r, k]])
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min)
+        * C
+}
+
+/// Receiver `r`'s offset (m) in the path sets `ps`, from the true positions: the median of
+/// `first − |x − p_r|` over its lowest residuals (within 0.5 m of their 20th percentile),
+/// i.e. over links whose first path is the direct one. Also returns all residuals.
+pub fn los_offset(ps: &PathSets, pos: &[[f64; 3]], rx: &[f64; 3], r: usize) -> (f64, Vec<f64>) {
+    let nr = ps.n_receivers;
+    let res: Vec<f64> = (0..ps.n_frames)
+        .map(|i| ps.first_m[i * nr + r] - rfloc_learn::geometry::dist(&pos[i], rx))
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = rfloc_learn::linalg::quantile(&res, 0.2);
+    let off = rfloc_learn::linalg::median(
+        &res.iter()
+            .copied()
+            .filter(|v| *v < lo + 0.5)
+            .collect::<Vec<_>>(),
+    );
+    (off, res)
+}
