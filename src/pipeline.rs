@@ -49,6 +49,13 @@ pub struct Anchoring {
     /// None in anchorings written before it: those use [`Anchoring::sigma_floor`].
     #[serde(default)]
     pub frame_model_sigma: Option<f64>,
+    /// Per-axis σ (m) of the labels' *tracked* positions (located over their tracks, then the
+    /// RTS smoother, as `rfloc locate --track` outputs them) under this transform, widened for
+    /// how few labels there are ([`Alignment::predictive_sigma_of`]): the floor under every
+    /// tracked σ ([`Anchoring::tracked_floor`]). None in anchorings written before it and where
+    /// the labels have no tracks.
+    #[serde(default)]
+    pub tracked_sigma: Option<f64>,
 }
 
 fn frames_str() -> String {
@@ -96,6 +103,22 @@ impl Anchoring {
             Some(s) => excess_sigma(s, d.n() * self.label_frames.len(), m, d),
             None => self.alignment.systematic_sigma(Some(m)),
         })
+    }
+
+    /// The smallest per-axis σ (m) a tracked position may claim: what the labels' tracked
+    /// positions missed by ([`Anchoring::tracked_sigma`]), or for anchorings without it the
+    /// [`Anchoring::systematic_floor`].
+    ///
+    /// Why the labels' own tracked error rather than a split of their per-frame error into
+    /// noise and systematic parts: the split counted the part of the per-frame error that the
+    /// track refinement and the smoother do remove (wrong basins, correlated noise over a few
+    /// frames) as systematic, and the tracked 95 % radii covered 98–100 % of the held-out errors
+    /// in 11 of the 12 label-study cells (demo, factory-a-walks-sync, warehouse-nlos; 5–20
+    /// labels; target 90–98 %). Measured on the same draws in `reports/learn.md`, "Tracked
+    /// radii from the labels' tracked error".
+    pub fn tracked_floor(&self) -> f64 {
+        self.tracked_sigma
+            .unwrap_or_else(|| self.systematic_floor())
     }
 
     /// The part of [`Anchoring::sigma_floor`] that the model's own σ at the labels does not
@@ -179,6 +202,7 @@ pub fn fit_anchoring(
         frame_sigma: None,
         model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].fit_sigma_m))),
         frame_model_sigma: Some(rms(labels.iter().map(|(f, _)| located[*f].accuracy_m))),
+        tracked_sigma: None,
     })
 }
 
@@ -236,6 +260,12 @@ pub fn anchor_labels(
             a.frame_sigma = Some((ss / (d * labels.len()) as f64).sqrt());
             a.model_sigma = Some(rms(one.iter().map(|l| l.fit_sigma_m)));
             a.frame_model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
+            // the same labels tracked as `rfloc locate --track` would output them
+            let smoothed = smooth_model_frame(&located, &sub, dims_of(model))
+                .context("smoothing the labels' tracks")?;
+            let at_labels: Vec<[f64; 3]> = local.iter().map(|(i, _)| smoothed[*i]).collect();
+            let truth: Vec<[f64; 3]> = labels.iter().map(|(_, y)| *y).collect();
+            a.tracked_sigma = a.alignment.predictive_sigma_of(&at_labels, &truth);
             Ok(a)
         })
         .and_then(Result::ok);
@@ -327,6 +357,35 @@ pub fn smoother_sigma(l: &Located) -> f64 {
     l.accuracy_m * f64::from(l.snapshots.max(1)).sqrt()
 }
 
+/// Every frame of `ds` smoothed over its track in the model frame, weighed by
+/// [`smoother_sigma`] (`located` has one entry per frame of `ds`). Isometries commute with the
+/// isotropic smoother, so these are the tracked positions of [`smooth`] before the transform.
+fn smooth_model_frame(
+    located: &[Located],
+    ds: &Dataset,
+    dims: Dims,
+) -> anyhow::Result<Vec<[f64; 3]>> {
+    let frames: Vec<usize> = (0..located.len()).collect();
+    let model_xyz: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
+    let sigma: Vec<f64> = located
+        .iter()
+        .map(|l| smoother_sigma(l).max(1e-4))
+        .collect();
+    let track_ids: Vec<i32> = frames.iter().map(|&f| ds.track_of(f)).collect();
+    let points = rfloc_anchor::track::track_frames(
+        &frames,
+        &model_xyz,
+        &sigma,
+        &ds.timestamps.to_vec(),
+        Some(&track_ids),
+        &TrackOptions {
+            dims,
+            ..TrackOptions::default()
+        },
+    )?;
+    Ok(points.iter().map(|p| p.xyz).collect())
+}
+
 /// Kalman/RTS smoothing over each track (time gaps and track changes restart the filter).
 ///
 /// Smoothing runs on the model's own per-frame σ; the anchoring transform's uncertainty is added
@@ -343,7 +402,7 @@ pub fn smooth(
     opts: &TrackOptions,
 ) -> anyhow::Result<Vec<Positioned>> {
     let model_xyz: Vec<[f64; 3]> = frames.iter().map(|&f| located[f].position).collect();
-    let floor = anchoring.systematic_floor().max(1e-4);
+    let floor = anchoring.tracked_floor().max(1e-4);
     let model_sigma: Vec<f64> = frames
         .iter()
         .map(|&f| smoother_sigma(&located[f]).max(1e-4))
@@ -405,6 +464,7 @@ mod tests {
             frame_sigma: Some(frame_sigma),
             model_sigma: None,
             frame_model_sigma,
+            tracked_sigma: None,
         }
     }
 

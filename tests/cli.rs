@@ -225,10 +225,12 @@ fn simulate_train_anchor_locate_eval() {
     .unwrap();
     assert_eq!(ev2["metrics"]["frames"], ev["metrics"]["frames"]);
 
-    // A tracked radius never claims better than the labels' residuals show (that error comes
-    // from the map and is shared by neighbouring frames, so smoothing cannot shrink it).
-    let al = &meta["anchoring"]["alignment"];
-    let sigma = al["sigma"].as_f64().or(al["rms"].as_f64()).unwrap();
+    // A tracked radius never claims better than the labels' own tracked positions missed by
+    // (that error comes from the map and is shared by neighbouring frames, so smoothing cannot
+    // shrink it); `rfloc anchor` stores it.
+    let sigma = meta["anchoring"]["tracked_sigma"]
+        .as_f64()
+        .expect("the anchoring stores the labels' tracked σ");
     let floor_r95 = rfloc_anchor::accuracy::Accuracy::from_sigma(sigma, rfloc_anchor::Dims::Two)
         .omlox_accuracy();
     let text = std::fs::read_to_string(&tracked).unwrap();

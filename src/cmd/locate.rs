@@ -85,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 frame_sigma: None,
                 model_sigma: None,
                 frame_model_sigma: None,
+                tracked_sigma: None,
             };
             smooth(
                 &located,

@@ -359,6 +359,35 @@ impl Alignment {
         }
     }
 
+    /// [`Alignment::predictive_sigma`] for *other* model positions of the same labels, in label
+    /// order (e.g. the labels' positions after the tracking smoother): per-axis σ (m) of their
+    /// residuals under this transform with the fit's degrees of freedom removed,
+    /// `sqrt(Σ |T p_i − q_i|² / (d·n − n_params))`, widened by
+    /// [`crate::accuracy::predictive_factor`]. All labels count, those the robust fit set aside
+    /// too: a label with a large residual is a wrong label or a place where the model is wrong,
+    /// and a radius must not assume the first. None without redundancy or on a length mismatch.
+    ///
+    /// Why: the labels are the only place where the error of positions processed one way is
+    /// seen; a radius for positions processed the same way should rest on it rather than on
+    /// residuals of positions processed another way.
+    pub fn predictive_sigma_of(&self, model: &[[f64; 3]], truth: &[[f64; 3]]) -> Option<f64> {
+        let d = self.transform.dims;
+        let dof = (d.n() * model.len()).saturating_sub(d.n_params());
+        if model.len() != self.inliers.len() || truth.len() != model.len() || dof == 0 {
+            return None;
+        }
+        let ss: f64 = model
+            .iter()
+            .zip(truth)
+            .map(|(p, q)| {
+                let p = self.transform.apply(*p);
+                (0..d.n()).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>()
+            })
+            .sum();
+        let sigma = (ss / dof as f64).sqrt();
+        Some(sigma * crate::accuracy::predictive_factor(0.95, d, dof).unwrap_or(1.0))
+    }
+
     /// The part of the labels' error that the model's own per-axis σ at the labels
     /// (`model_sigma`, m; None: unknown, so all of it) does not explain
     /// ([`crate::accuracy::excess_sigma`]).

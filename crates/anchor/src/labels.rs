@@ -339,6 +339,24 @@ pub fn label_efficiency(
         opts.error,
     )?)?;
     let err_dims = opts.error.dims();
+    // Every frame smoothed once in the model frame with the smoother's σ (isometries commute
+    // with the isotropic smoother): the labels' tracked positions, whose error under each draw's
+    // transform sets the tracked floor.
+    let smoothed_all: Option<Vec<[f64; 3]>> =
+        match (&opts.track, input.smoother_sigma.or(input.sigma)) {
+            (Some(topts), Some(s)) => {
+                let meas: Vec<Measurement> = (0..n)
+                    .map(|f| Measurement {
+                        t: input.timestamps[f],
+                        track: input.track_ids[f],
+                        xyz: input.model[f],
+                        sigma: s[f].max(1e-6),
+                    })
+                    .collect();
+                Some(track(&meas, topts)?.iter().map(|p| p.xyz).collect())
+            }
+            _ => None,
+        };
     let mut rows = Vec::new();
     let mut all_draws = Vec::new();
     for (ki, &k) in opts.ks.iter().enumerate() {
@@ -446,12 +464,9 @@ pub fn label_efficiency(
             let (tracked, coverage95_tracked) = match &opts.track {
                 Some(topts) => {
                     // Smoothing averages the model's frame-to-frame noise only; the transform's
-                    // error is common to every frame, so its variance is added afterwards. The
-                    // part of the labels' floor that the model's own σ does not explain stays
-                    // under the smoothed σ: a wrong map moves the frames of a track alike and
-                    // averaging along it does not shrink that error.
-                    // With per-frame positions the labels' per-frame error counts too, as in
-                    // the binary's `Anchoring::systematic_floor`.
+                    // error is common to every frame, so its variance is added afterwards. A
+                    // wrong map moves the frames of a track alike and averaging along it does
+                    // not shrink that error: the labels show it, and it floors every σ.
                     let fit_at_labels = input.sigma_fit.or(input.sigma).map(rms_at_labels);
                     let per_frame_part = input.per_frame.map_or(0.0, |_| {
                         excess_sigma(
@@ -461,7 +476,19 @@ pub fn label_efficiency(
                             dims,
                         )
                     });
-                    let systematic = a.systematic_sigma(fit_at_labels).max(per_frame_part);
+                    // The floor under every tracked σ, as the binary's `Anchoring::tracked_floor`:
+                    // what the labels' own tracked positions miss under this transform; without
+                    // a per-frame σ to smooth the labels' tracks with, the part of the labels'
+                    // error the model's σ does not explain (`systematic_floor`).
+                    let label_truth: Vec<[f64; 3]> =
+                        labels.iter().map(|&f| input.truth[f]).collect();
+                    let floor = smoothed_all
+                        .as_ref()
+                        .and_then(|sm| {
+                            let at: Vec<[f64; 3]> = labels.iter().map(|&f| sm[f]).collect();
+                            a.predictive_sigma_of(&at, &label_truth)
+                        })
+                        .unwrap_or_else(|| a.systematic_sigma(fit_at_labels).max(per_frame_part));
                     // without a per-frame σ, the labels' σ (computed once: it integrates)
                     let label_floor = a.predictive_sigma().max(1e-3);
                     let meas: Vec<Measurement> = input
@@ -484,10 +511,7 @@ pub fn label_efficiency(
                     let s_tr: Vec<f64> = out
                         .iter()
                         .zip(&align_var(&test_model))
-                        .map(|(p, v)| {
-                            let s = p.sigma.max(systematic);
-                            (s * s + v).sqrt().max(1e-9)
-                        })
+                        .map(|(p, v)| (p.sigma * p.sigma + v).sqrt().max(floor).max(1e-9))
                         .collect();
                     (
                         Some(Metrics::from_errors(&e_tr)?),
@@ -609,11 +633,14 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn label_efficiency_error_falls_with_k_and_tracking_helps() {
-        // Truth: 4 tracks walking circles; model frame = mirrored, rotated, shifted truth with
-        // 8 cm per-axis noise.
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
+    /// 4 tracks walking circles at 10 Hz (truth, seconds, track ids) and the mirrored, rotated,
+    /// shifted model frame of it with `sigma` per-axis noise plus `bias(truth)` (a wrong map).
+    #[allow(clippy::type_complexity)]
+    fn circles(
+        rng: &mut ChaCha8Rng,
+        sigma: f64,
+        bias: impl Fn([f64; 3]) -> [f64; 2],
+    ) -> (Vec<[f64; 3]>, Vec<f64>, Vec<i32>, Vec<[f64; 3]>) {
         let mut truth = Vec::new();
         let mut ts = Vec::new();
         let mut ids = Vec::new();
@@ -638,11 +665,11 @@ mod tests {
             [5.0, -3.0, -1.2],
         )
         .unwrap();
-        let sigma = 0.08;
         let model: Vec<[f64; 3]> = truth
             .iter()
             .map(|&p| {
-                let q = to_model.apply(p);
+                let b = bias(p);
+                let q = to_model.apply([p[0] + b[0], p[1] + b[1], p[2]]);
                 [
                     q[0] + sigma * rng.sample::<f64, _>(StandardNormal),
                     q[1] + sigma * rng.sample::<f64, _>(StandardNormal),
@@ -650,6 +677,58 @@ mod tests {
                 ]
             })
             .collect();
+        (truth, ts, ids, model)
+    }
+
+    #[test]
+    fn tracked_radii_keep_a_wrong_map_the_labels_show() {
+        // A wrong map: positions off by up to 0.5 m, smoothly over the floor (a wavelength of
+        // 4–5 m, so the labels sample it; neighbouring frames alike), plus 8 cm of frame-to-frame noise that σ describes. Smoothing cannot
+        // remove the bias and the smoothed σ knows nothing of it: the labels' tracked error
+        // must floor the tracked radii.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let sigma = 0.08;
+        let (truth, ts, ids, model) = circles(&mut rng, sigma, |p| {
+            [0.5 * (1.7 * p[0]).sin(), 0.5 * (1.3 * p[1]).cos()]
+        });
+        let sig = vec![sigma; truth.len()];
+        let label_candidates: Vec<usize> = (0..600).collect();
+        let test_frames: Vec<usize> = (600..1200).collect();
+        let r = label_efficiency(
+            &LabelEfficiencyInput {
+                model: &model,
+                per_frame: None,
+                sigma: Some(&sig),
+                sigma_fit: None,
+                smoother_sigma: None,
+                truth: &truth,
+                timestamps: &ts,
+                track_ids: &ids,
+                label_candidates: &label_candidates,
+                test_frames: &test_frames,
+            },
+            &LabelEfficiencyOptions {
+                ks: vec![10, 20],
+                draws: 8,
+                ..LabelEfficiencyOptions::default()
+            },
+        )
+        .unwrap();
+        for row in &r.rows {
+            // the bias dominates: tracking barely helps, and the radii still hold
+            assert!(row.cep50_tracked.unwrap() > 0.2, "{row:?}");
+            let c = row.coverage95_tracked.unwrap();
+            assert!((0.88..=1.0).contains(&c), "{row:?}");
+        }
+    }
+
+    #[test]
+    fn label_efficiency_error_falls_with_k_and_tracking_helps() {
+        // Truth: 4 tracks walking circles; model frame = mirrored, rotated, shifted truth with
+        // 8 cm per-axis noise.
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let sigma = 0.08;
+        let (truth, ts, ids, model) = circles(&mut rng, sigma, |_| [0.0, 0.0]);
         let sig = vec![sigma; truth.len()];
         let label_candidates: Vec<usize> = (0..600).collect();
         let test_frames: Vec<usize> = (600..1200).collect();

@@ -491,3 +491,47 @@ fn transform_variance_matches_monte_carlo() {
         }
     }
 }
+
+#[test]
+fn predictive_sigma_of_other_positions_of_the_labels() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let t = random_transform(Dims::Two, [0.7, 0.0, 0.0, 0.0], [3.0, -2.0, 0.0], true);
+    let model: Vec<[f64; 3]> = (0..10)
+        .map(|i| [f64::from(i) * 2.0, (f64::from(i) * 1.3).sin() * 6.0, 0.0])
+        .collect();
+    let truth: Vec<[f64; 3]> = model
+        .iter()
+        .map(|p| {
+            let q = t.apply(*p);
+            let (dx, dy): (f64, f64) = (rng.sample(StandardNormal), rng.sample(StandardNormal));
+            [q[0] + 0.1 * dx, q[1] + 0.1 * dy, 0.0]
+        })
+        .collect();
+    let a = align(&model, &truth, None, &AlignOptions::default()).unwrap();
+    assert_eq!(a.n_outliers(), 0);
+    // the fit's own positions: the fit's predictive σ
+    let own = a.predictive_sigma_of(&model, &truth).unwrap();
+    assert!(
+        (own - a.predictive_sigma()).abs() < 1e-9 * own,
+        "{own} vs {}",
+        a.predictive_sigma()
+    );
+    // positions 0.5 m off in x and y: about 0.5·√(2n/dof) per axis, widened
+    let moved: Vec<[f64; 3]> = model
+        .iter()
+        .map(|p| [p[0] + 0.5, p[1] - 0.5, 0.0])
+        .collect();
+    let other = a.predictive_sigma_of(&moved, &truth).unwrap();
+    assert!(other > 0.5 && other < 1.2, "{other}");
+    // positions of other frames than the labels: refused
+    assert_eq!(a.predictive_sigma_of(&model[..9], &truth[..9]), None);
+
+    // a label 30 m wrong is set aside by the fit but still counts here
+    let mut wrong = truth.clone();
+    wrong[4][0] += 30.0;
+    let b = align(&model, &wrong, None, &AlignOptions::default()).unwrap();
+    assert_eq!(b.n_outliers(), 1);
+    assert!(b.predictive_sigma() < 0.3, "{}", b.predictive_sigma());
+    let with_it = b.predictive_sigma_of(&model, &wrong).unwrap();
+    assert!(with_it > 30.0 / (17.0_f64).sqrt(), "{with_it}");
+}
