@@ -34,6 +34,11 @@ pub struct Args {
     /// accuracy).
     #[arg(long)]
     pub track: bool,
+    /// With --track: the smoother's white-acceleration density (m²/s³). The default suits
+    /// people walking; faster movers such as forklifts need more. The anchoring's tracked radius
+    /// floor was measured with the default.
+    #[arg(long, default_value_t = rfloc_anchor::track::WALKING_ACCEL_PSD, requires = "track")]
+    pub accel_psd: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -50,6 +55,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--track refines every frame over its track; it cannot be combined with --no-refine"
         );
     }
+    if !(args.accel_psd > 0.0 && args.accel_psd.is_finite()) {
+        anyhow::bail!(
+            "--accel-psd must be a positive number, got {}",
+            args.accel_psd
+        );
+    }
+    let track_opts = TrackOptions {
+        dims: dims_of(&model),
+        accel_psd: args.accel_psd,
+        ..TrackOptions::default()
+    };
     let t0 = std::time::Instant::now();
     let located = if args.track {
         model
@@ -64,16 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dims = dims_of(&model);
     let placed = match (&anchoring, args.track) {
         (_, false) => place(&located, &frames, anchoring.as_ref(), dims),
-        (Some(a), true) => smooth(
-            &located,
-            &frames,
-            a,
-            &ds,
-            &TrackOptions {
-                dims,
-                ..TrackOptions::default()
-            },
-        )?,
+        (Some(a), true) => smooth(&located, &frames, a, &ds, &track_opts)?,
         (None, true) => {
             // Model frame: the identity is the transform, and it carries no uncertainty.
             let identity = Anchoring {
@@ -87,16 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 frame_model_sigma: None,
                 tracked_sigma: None,
             };
-            smooth(
-                &located,
-                &frames,
-                &identity,
-                &ds,
-                &TrackOptions {
-                    dims,
-                    ..TrackOptions::default()
-                },
-            )?
+            smooth(&located, &frames, &identity, &ds, &track_opts)?
         }
     };
     let rows: Vec<PositionRow> = crate::pipeline::rows(&placed);
