@@ -211,7 +211,10 @@ pub fn fit_anchoring(
 /// The labels' model positions come from their whole tracks: each label frame is located by the
 /// track refinement ([`rfloc_learn::track`]) with its neighbours in time, which removes much of
 /// the per-frame error that would otherwise go straight into the transform (on the demo, 5
-/// labels: held-out CEP50 2.32 → 1.56 m per frame, 2.12 → 1.07 m tracked). Where that fit is
+/// labels: held-out CEP50 2.32 → 1.56 m per frame, 2.12 → 1.07 m tracked), and then smoothed
+/// over their tracks as `rfloc locate --track` does (label study, 5 labels, medians of 10
+/// draws: demo tracked CEP50 69.2 → 62.3 cm, factory-a-walks-sync 116.4 → 88.3 cm, mirrored
+/// fits 1 → 0 and 2 → 0; `reports/learn.md`, "Labels smoothed before the fit"). Where that fit is
 /// degenerate (tracked positions of the labels on a line, as with a model that has collapsed),
 /// or the labels have no tracks, each label frame is located on its own instead.
 pub fn anchor_labels(
@@ -230,9 +233,15 @@ pub fn anchor_labels(
     let tracked = (frames.len() > labels.len())
         .then(|| -> anyhow::Result<Anchoring> {
             let sub = ds.select(&frames).context("selecting the labels' tracks")?;
-            let located = model
+            let mut located = model
                 .locate_tracks(&sub, &TrackRefine::default())
                 .context("locating the labels' tracks")?;
+            // the labels' tracked positions, as `rfloc locate --track` would output them
+            let smoothed = smooth_model_frame(&located, &sub, dims_of(model))
+                .context("smoothing the labels' tracks")?;
+            for (l, p) in located.iter_mut().zip(&smoothed) {
+                l.position = *p;
+            }
             let local: Vec<(usize, [f64; 3])> = labels
                 .iter()
                 .map(|(f, x)| (frames.binary_search(f).unwrap_or(0), *x))
@@ -260,9 +269,7 @@ pub fn anchor_labels(
             a.frame_sigma = Some((ss / (d * labels.len()) as f64).sqrt());
             a.model_sigma = Some(rms(one.iter().map(|l| l.fit_sigma_m)));
             a.frame_model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
-            // the same labels tracked as `rfloc locate --track` would output them
-            let smoothed = smooth_model_frame(&located, &sub, dims_of(model))
-                .context("smoothing the labels' tracks")?;
+            // what the labels' tracked positions miss under the transform fitted on them
             let at_labels: Vec<[f64; 3]> = local.iter().map(|(i, _)| smoothed[*i]).collect();
             let truth: Vec<[f64; 3]> = labels.iter().map(|(_, y)| *y).collect();
             a.tracked_sigma = a.alignment.predictive_sigma_of(&at_labels, &truth);

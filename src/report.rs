@@ -659,7 +659,8 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         let _ = writeln!(
             s,
             "\n## Error vs number of labels (medians over random draws)\n\nEach draw fits the transform \
-             on its labels located over their tracks, as `rfloc anchor` does. The first columns score \
+             on its labels located over their tracks and smoothed, as `rfloc anchor` does. The first \
+             columns score \
              each frame located on its own (`rfloc locate`); \"tracked\" scores `rfloc locate --track` \
              (located over the track, then the RTS smoother). Radii follow the same rules as the \
              product's.\n"
