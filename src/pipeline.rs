@@ -9,8 +9,8 @@
 use anyhow::{bail, Context};
 use rfloc_anchor::accuracy::{excess_sigma, predictive_factor, Accuracy};
 use rfloc_anchor::align::{AlignOptions, Alignment, Dims, RigidTransform};
-use rfloc_anchor::labels::anchor_with_labels;
-use rfloc_anchor::track::{track_anchored, TrackOptions};
+use rfloc_anchor::labels::{anchor_with_labels, inverse_variance_weights};
+use rfloc_anchor::track::{track_anchored, TrackOptions, TrackPoint};
 use rfloc_csi::dataset::{Dataset, PositionRow};
 use rfloc_learn::track::TrackRefine;
 use rfloc_learn::{Located, Model};
@@ -181,10 +181,12 @@ pub fn anchoring_of(model: &Model) -> anyhow::Result<Option<Anchoring>> {
 }
 
 /// Fits the model-frame → site transform from labelled frames (robust to a wrong label).
+/// `weights`: one per located frame (see [`anchor_with_labels`]); None weighs labels alike.
 pub fn fit_anchoring(
     model: &Model,
     located: &[Located],
     labels: &[(usize, [f64; 3])],
+    weights: Option<&[f64]>,
     dataset_name: &str,
 ) -> anyhow::Result<Anchoring> {
     let model_pos: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
@@ -192,7 +194,8 @@ pub fn fit_anchoring(
         dims: dims_of(model),
         ..AlignOptions::default()
     };
-    let alignment = anchor_with_labels(&model_pos, labels, &opts).context("fitting the labels")?;
+    let alignment =
+        anchor_with_labels(&model_pos, labels, weights, &opts).context("fitting the labels")?;
     Ok(Anchoring {
         version: ANCHORING_VERSION,
         dataset: dataset_name.to_string(),
@@ -211,10 +214,11 @@ pub fn fit_anchoring(
 /// The labels' model positions come from their whole tracks: each label frame is located by the
 /// track refinement ([`rfloc_learn::track`]) with its neighbours in time, which removes much of
 /// the per-frame error that would otherwise go straight into the transform (on the demo, 5
-/// labels: held-out CEP50 2.32 → 1.56 m per frame, 2.12 → 1.07 m tracked), and then smoothed
-/// over their tracks as `rfloc locate --track` does (label study, 5 labels, medians of 10
-/// draws: demo tracked CEP50 69.2 → 62.3 cm, factory-a-walks-sync 116.4 → 88.3 cm, mirrored
-/// fits 1 → 0 and 2 → 0; `reports/learn.md`, "Labels smoothed before the fit"). Where that fit is
+/// labels: held-out CEP50 2.32 → 1.56 m per frame, 2.12 → 1.07 m tracked). They are then
+/// smoothed over their tracks as `rfloc locate --track` does, and each counts in the fit with
+/// the smoother's 1/σ² (label study, 5 labels, medians of 10 draws: tracked CEP50 demo 69.2 →
+/// 57.2 cm, factory-a-walks-sync 116.4 → 82.4 cm, mirrored fits 1 → 0 and 2 → 0;
+/// `reports/learn.md`, "Labels smoothed before the fit"). Where that fit is
 /// degenerate (tracked positions of the labels on a line, as with a model that has collapsed),
 /// or the labels have no tracks, each label frame is located on its own instead.
 pub fn anchor_labels(
@@ -236,17 +240,20 @@ pub fn anchor_labels(
             let mut located = model
                 .locate_tracks(&sub, &TrackRefine::default())
                 .context("locating the labels' tracks")?;
-            // the labels' tracked positions, as `rfloc locate --track` would output them
+            // the labels' tracked positions, as `rfloc locate --track` would output them, each
+            // weighted by the smoother's own 1/σ²
             let smoothed = smooth_model_frame(&located, &sub, dims_of(model))
                 .context("smoothing the labels' tracks")?;
             for (l, p) in located.iter_mut().zip(&smoothed) {
-                l.position = *p;
+                l.position = p.xyz;
             }
+            let weights =
+                inverse_variance_weights(&smoothed.iter().map(|p| p.sigma).collect::<Vec<_>>());
             let local: Vec<(usize, [f64; 3])> = labels
                 .iter()
                 .map(|(f, x)| (frames.binary_search(f).unwrap_or(0), *x))
                 .collect();
-            let mut a = fit_anchoring(model, &located, &local, &ds.meta.name)?;
+            let mut a = fit_anchoring(model, &located, &local, Some(&weights), &ds.meta.name)?;
             a.label_frames = labels.iter().map(|(f, _)| *f).collect();
             a.located_by = "tracks".into();
             // the same labels located frame by frame, under this transform
@@ -270,7 +277,7 @@ pub fn anchor_labels(
             a.model_sigma = Some(rms(one.iter().map(|l| l.fit_sigma_m)));
             a.frame_model_sigma = Some(rms(one.iter().map(|l| l.accuracy_m)));
             // what the labels' tracked positions miss under the transform fitted on them
-            let at_labels: Vec<[f64; 3]> = local.iter().map(|(i, _)| smoothed[*i]).collect();
+            let at_labels: Vec<[f64; 3]> = local.iter().map(|(i, _)| smoothed[*i].xyz).collect();
             let truth: Vec<[f64; 3]> = labels.iter().map(|(_, y)| *y).collect();
             a.tracked_sigma = a.alignment.predictive_sigma_of(&at_labels, &truth);
             Ok(a)
@@ -289,7 +296,7 @@ pub fn anchor_labels(
         .enumerate()
         .map(|(i, (_, x))| (i, *x))
         .collect();
-    let mut a = fit_anchoring(model, &located, &local, &ds.meta.name)?;
+    let mut a = fit_anchoring(model, &located, &local, None, &ds.meta.name)?;
     a.label_frames = frames;
     Ok(a)
 }
@@ -366,12 +373,13 @@ pub fn smoother_sigma(l: &Located) -> f64 {
 
 /// Every frame of `ds` smoothed over its track in the model frame, weighed by
 /// [`smoother_sigma`] (`located` has one entry per frame of `ds`). Isometries commute with the
-/// isotropic smoother, so these are the tracked positions of [`smooth`] before the transform.
+/// isotropic smoother, so these are the tracked positions of [`smooth`] before the transform,
+/// with the smoother's own σ (the transform's uncertainty not yet added).
 fn smooth_model_frame(
     located: &[Located],
     ds: &Dataset,
     dims: Dims,
-) -> anyhow::Result<Vec<[f64; 3]>> {
+) -> anyhow::Result<Vec<TrackPoint>> {
     let frames: Vec<usize> = (0..located.len()).collect();
     let model_xyz: Vec<[f64; 3]> = located.iter().map(|l| l.position).collect();
     let sigma: Vec<f64> = located
@@ -390,7 +398,7 @@ fn smooth_model_frame(
             ..TrackOptions::default()
         },
     )?;
-    Ok(points.iter().map(|p| p.xyz).collect())
+    Ok(points)
 }
 
 /// Kalman/RTS smoothing over each track (time gaps and track changes restart the filter).
