@@ -3,7 +3,8 @@
 //! from frames outside the scored tracks (their positions come from the dataset's ground truth,
 //! as if a user had walked to those spots); every draw fits its own transform. Model positions
 //! are located over their tracks (`rfloc_learn::track`), as `rfloc anchor` and
-//! `rfloc locate --track` use them; "tracked" adds the RTS smoother.
+//! `rfloc locate --track` use them; "tracked" adds the RTS smoother. Each draw fits its transform
+//! on its labels after the smoother, weighted by the smoother's 1/σ², as `rfloc anchor` does.
 
 use std::path::PathBuf;
 
