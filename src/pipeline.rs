@@ -361,14 +361,22 @@ fn rms(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// The σ a smoother weighs a located frame by: its own σ, times √n when its paths came from n
-/// frames' CSI (the snapshot window, `Located::snapshots`). Such frames share their evidence with
-/// their neighbours: over a span longer than the window, n of them carry the information of one.
-/// Counted n times, the tracked CE95 on factory-hall rose from 1.47 to 1.84 m with the window and
-/// the tracked 95 % radii covered 40 % of the errors (reports/learn.md, "Several frames per
-/// estimate"). The per-frame radii keep the frame's own σ.
+/// The σ a smoother weighs a located frame by: its own σ with its basin spread added in full,
+/// times √n when its paths came from n frames' CSI (the snapshot window, `Located::snapshots`).
+///
+/// √n: such frames share their evidence with their neighbours; over a span longer than the
+/// window, n of them carry the information of one. Counted n times, the tracked CE95 on
+/// factory-hall rose from 1.47 to 1.84 m with the window and the tracked 95 % radii covered 40 %
+/// of the errors (reports/learn.md, "Several frames per estimate").
+///
+/// The spread: an ensemble's σ leaves out what its members' disagreement shows averaging
+/// removes ([`rfloc_learn::ensemble`]), which is right for noise but not for the chance that the
+/// members share one wrong basin. Weighing by it in full, the tracked CEP50 / CE95 went from
+/// 0.501 / 1.167 to 0.486 / 1.116 m (factory-hall) and from 0.691 / 1.525 to 0.652 / 1.459 m
+/// (factory-a-walks-sync), and fell on the training tracks of both too (reports/learn.md, "The
+/// basin spread in the smoother's weights"). The per-frame radii keep the frame's own σ.
 pub fn smoother_sigma(l: &Located) -> f64 {
-    l.accuracy_m * f64::from(l.snapshots.max(1)).sqrt()
+    l.accuracy_m.hypot(l.basin_spread_m) * f64::from(l.snapshots.max(1)).sqrt()
 }
 
 /// Every frame of `ds` smoothed over its track in the model frame, weighed by
