@@ -513,13 +513,11 @@ pub fn label_efficiency(
                     // what the labels' own tracked positions miss under this transform; without
                     // a per-frame σ to smooth the labels' tracks with, the part of the labels'
                     // error the model's σ does not explain (`systematic_floor`).
-                    let label_truth: Vec<[f64; 3]> =
-                        labels.iter().map(|&f| input.truth[f]).collect();
                     let floor = smoothed_all
                         .as_ref()
                         .and_then(|sm| {
                             let at: Vec<[f64; 3]> = labels.iter().map(|&f| sm[f]).collect();
-                            a.predictive_sigma_of(&at, &label_truth)
+                            a.predictive_sigma_of(&at, &dst)
                         })
                         .unwrap_or_else(|| a.systematic_sigma(fit_at_labels).max(per_frame_part));
                     // without a per-frame σ, the labels' σ (computed once: it integrates)
