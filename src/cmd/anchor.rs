@@ -55,13 +55,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             inliers.len(),
             pairs.len()
         );
+        let set_aside: Vec<usize> = pairs
+            .iter()
+            .zip(&anchoring.alignment.inliers)
+            .filter(|(_, ok)| !**ok)
+            .map(|(p, _)| p.0)
+            .collect();
         let cfg = model.meta.config.clone();
         model = train_with_labels(&ds, &cfg, &inliers, &mut |p| {
             if let Progress::Member { index, total } = p {
                 eprintln!("  member {}/{total}", index + 1);
             }
         })
-        .with_context(|| format!("{}: fine-tuning", args.labels.display()))?;
+        .with_context(|| {
+            if set_aside.is_empty() {
+                format!("{}: fine-tuning", args.labels.display())
+            } else {
+                // a label the fit set aside is not held fixed: say which, so the user can
+                // check them or add labels
+                format!(
+                    "{}: fine-tuning with the {} labels the anchoring kept (frames {:?} were set aside as \
+                     possibly wrong labels)",
+                    args.labels.display(),
+                    inliers.len(),
+                    set_aside
+                )
+            }
+        })?;
         println!(
             "fine-tuned: {} labels held fixed in the self-calibration (labels on held-out \
              tracks {:?} are not used by training)",
