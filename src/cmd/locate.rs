@@ -61,8 +61,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.accel_psd
         );
     }
+    let dims = dims_of(&model);
     let track_opts = TrackOptions {
-        dims: dims_of(&model),
+        dims,
         accel_psd: args.accel_psd,
         ..TrackOptions::default()
     };
@@ -77,7 +78,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     let anchoring = anchoring_of(&model)?;
     let frames: Vec<usize> = (0..located.len()).collect();
-    let dims = dims_of(&model);
     let placed = match (&anchoring, args.track) {
         (_, false) => place(&located, &frames, anchoring.as_ref(), dims),
         (Some(a), true) => smooth(&located, &frames, a, &ds, &track_opts)?,
