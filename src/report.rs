@@ -236,7 +236,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     )
     .context("picking label frames")?;
     let labels: Vec<(usize, [f64; 3])> = label_frames.iter().map(|&f| (f, truth[f])).collect();
-    let anchoring = anchor_labels(&model, &ds.blind(), &labels)?;
+    let anchoring = anchor_labels(&model, &ds.blind(), &labels, false)?;
     write_positions_csv(
         &cfg.out_dir.join("labels.csv"),
         &labels

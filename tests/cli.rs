@@ -250,6 +250,71 @@ fn simulate_train_anchor_locate_eval() {
         n += 1;
     }
     assert!(n > 800 && floor_r95 > 0.0, "{n} rows, floor {floor_r95}");
+
+    // `--warp`: the same labels also fit a smooth correction, which moves tracked positions
+    // (by less than the labels' residuals) and leaves per-frame positions to the transform.
+    let said = rfloc(&[
+        "anchor",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--labels",
+        path(&labels),
+        "--warp",
+    ]);
+    assert!(said.contains("warp: length"), "{said}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    let length = meta["anchoring"]["warp"]["length_m"].as_f64().unwrap();
+    assert!(
+        rfloc_anchor::warp::WARP_LENGTHS_M.contains(&length),
+        "{length}"
+    );
+    let read = |p: &Path| -> Vec<Vec<f64>> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+            .collect()
+    };
+    let warped = dir.path().join("warped.csv");
+    rfloc(&[
+        "locate",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--out",
+        path(&warped),
+        "--track",
+    ]);
+    let (before, after) = (read(&tracked), read(&warped));
+    assert_eq!(before.len(), after.len());
+    let moved: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a[1] - b[1]).hypot(a[2] - b[2]))
+        .collect();
+    let max_moved = moved.iter().copied().fold(0.0, f64::max);
+    let rigid_rms = meta["anchoring"]["warp"]["rigid_rms"].as_f64().unwrap();
+    assert!(
+        max_moved > 0.0 && max_moved < 3.0 * rigid_rms,
+        "moved up to {max_moved} m"
+    );
+    let per_frame = dir.path().join("per_frame_warp.csv");
+    rfloc(&[
+        "locate",
+        path(&model),
+        "--dataset",
+        path(&ds),
+        "--out",
+        path(&per_frame),
+    ]);
+    let (p0, p1) = (read(&positions), read(&per_frame));
+    assert!(p0
+        .iter()
+        .zip(&p1)
+        .all(|(a, b)| (a[1] - b[1]).abs() < 1e-6 && (a[2] - b[2]).abs() < 1e-6));
 }
 
 /// `rfloc paths --joint` on receivers with 3-antenna arrays writes one row per path with its

@@ -27,6 +27,13 @@ pub struct Args {
     /// long as `rfloc train`.
     #[arg(long)]
     pub fine_tune: bool,
+    /// Also correct the map's smooth distortion from the labels' residuals: a Gaussian-process
+    /// warp of the site frame that `rfloc locate --track` applies after the transform
+    /// (per-frame positions keep the rigid transform). Needs at least 4 labels the fit keeps; it
+    /// helps from about 10. Measured effect: reports/learn.md, "A residual warp from the
+    /// labels".
+    #[arg(long)]
+    pub warp: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -41,8 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let frames: Vec<usize> = labels.iter().map(|r| r.frame).collect();
     let pairs: Vec<(usize, [f64; 3])> = labels.iter().map(|r| (r.frame, r.xyz)).collect();
-    let mut anchoring = anchor_labels(&model, &ds, &pairs)
+    // with --fine-tune the warp is fitted on the retrained model below
+    let mut anchoring = anchor_labels(&model, &ds, &pairs, args.warp && !args.fine_tune)
         .with_context(|| format!("{}: anchoring", args.labels.display()))?;
+    let mut fine_tuned = None;
     if args.fine_tune {
         let inliers: Vec<(usize, [f64; 3])> = pairs
             .iter()
@@ -82,14 +91,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )
             }
         })?;
-        println!(
+        fine_tuned = Some(format!(
             "fine-tuned: {} labels held fixed in the self-calibration (labels on held-out \
              tracks {:?} are not used by training)",
             model.meta.metrics.labels_pinned, model.meta.metrics.holdout_tracks
-        );
-        anchoring = anchor_labels(&model, &ds, &pairs).with_context(|| {
+        ));
+        anchoring = anchor_labels(&model, &ds, &pairs, args.warp).with_context(|| {
             format!("{}: anchoring the fine-tuned model", args.labels.display())
         })?;
+    }
+    model.meta.anchoring = Some(serde_json::to_value(&anchoring)?);
+    model
+        .save(&args.model)
+        .with_context(|| format!("saving model {}", args.model.display()))?;
+    // printed after the save: a closed stdout (`| head`) ends the process at the first print
+    if let Some(line) = fine_tuned {
+        println!("{line}");
     }
     let a = &anchoring.alignment;
     println!(
@@ -114,9 +131,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(w) = a.handedness_warning() {
         eprintln!("warning: {w}");
     }
-    model.meta.anchoring = Some(serde_json::to_value(&anchoring)?);
-    model
-        .save(&args.model)
-        .with_context(|| format!("saving model {}", args.model.display()))?;
+    if let Some(w) = &anchoring.warp {
+        println!(
+            "warp: length {:.0} m; labels' rms per axis {:.3} m under the transform, {:.3} m \
+             each predicted from the others",
+            w.length_m, w.rigid_rms, w.loo_rms
+        );
+    }
     Ok(())
 }

@@ -78,6 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     let anchoring = anchoring_of(&model)?;
     let frames: Vec<usize> = (0..located.len()).collect();
+    if anchoring.as_ref().is_some_and(|a| a.warp.is_some()) && !args.track {
+        eprintln!(
+            "note: the anchoring's warp applies to tracked positions (--track); these per-frame \
+             positions use its rigid transform"
+        );
+    }
     let placed = match (&anchoring, args.track) {
         (_, false) => place(&located, &frames, anchoring.as_ref(), dims),
         (Some(a), true) => smooth(&located, &frames, a, &ds, &track_opts)?,
@@ -93,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 model_sigma: None,
                 frame_model_sigma: None,
                 tracked_sigma: None,
+                warp: None,
             };
             smooth(&located, &frames, &identity, &ds, &track_opts)?
         }

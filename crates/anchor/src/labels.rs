@@ -19,6 +19,7 @@ use crate::align::{align, AlignOptions, Dims};
 use crate::error::AnchorError;
 use crate::metrics::{errors, percentile_sorted, ErrorMode, Metrics};
 use crate::track::{track, Measurement, TrackOptions};
+use crate::warp::{Warp, MIN_WARP_LABELS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,6 +217,15 @@ pub struct DrawResult {
     /// Share of test errors inside the 95% radius (raw, then tracked).
     pub coverage95: f64,
     pub coverage95_tracked: Option<f64>,
+    /// Tracked positions with the labels' warp applied (`rfloc anchor --warp`); None with
+    /// fewer than [`MIN_WARP_LABELS`] kept labels or without tracking.
+    #[serde(default)]
+    pub tracked_warped: Option<Metrics>,
+    #[serde(default)]
+    pub coverage95_tracked_warped: Option<f64>,
+    /// The warp's kernel length (m).
+    #[serde(default)]
+    pub warp_length_m: Option<f64>,
 }
 
 /// Medians over the draws of one k (and the worst draw's CE95, because a user gets one draw).
@@ -236,6 +246,15 @@ pub struct LabelEfficiencyRow {
     pub rmse_tracked: Option<f64>,
     pub worst_ce95_tracked: Option<f64>,
     pub coverage95_tracked: Option<f64>,
+    /// Tracked with the labels' warp (medians over the draws that have one).
+    #[serde(default)]
+    pub cep50_tracked_warped: Option<f64>,
+    #[serde(default)]
+    pub ce95_tracked_warped: Option<f64>,
+    #[serde(default)]
+    pub rmse_tracked_warped: Option<f64>,
+    #[serde(default)]
+    pub coverage95_tracked_warped: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,6 +301,25 @@ impl LabelEfficiency {
             cm(self.oracle.ce95),
             cm(self.oracle.rmse)
         );
+        if self.rows.iter().any(|r| r.cep50_tracked_warped.is_some()) {
+            s += "\nTracked, with the labels' warp (`rfloc anchor --warp`; from 4 labels):\n\n\
+                  | labels | tracked + warp CEP50 cm | tracked + warp CE95 cm | tracked + warp RMSE cm | tracked + warp r95 covers |\n\
+                  |---|---|---|---|---|\n";
+            for r in self
+                .rows
+                .iter()
+                .filter(|r| r.cep50_tracked_warped.is_some())
+            {
+                s += &format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    r.k,
+                    ocm(r.cep50_tracked_warped),
+                    ocm(r.ce95_tracked_warped),
+                    ocm(r.rmse_tracked_warped),
+                    pct(r.coverage95_tracked_warped)
+                );
+            }
+        }
         s
     }
 }
@@ -494,6 +532,7 @@ pub fn label_efficiency(
                 .map(|(s, v)| (s * s + excess * excess + v).sqrt())
                 .collect();
             let coverage95 = calibration(&e_raw, &sig, err_dims)?.share_in_r95;
+            let mut warped: (Option<Metrics>, Option<f64>, Option<f64>) = (None, None, None);
             let (tracked, coverage95_tracked) = match &opts.track {
                 Some(topts) => {
                     // Smoothing averages the model's frame-to-frame noise only; the transform's
@@ -544,6 +583,30 @@ pub fn label_efficiency(
                         .zip(&align_var(&test_model))
                         .map(|(p, v)| (p.sigma * p.sigma + v).sqrt().max(floor).max(1e-9))
                         .collect();
+                    // The labels' warp, as `rfloc anchor --warp` fits it: on the kept labels'
+                    // positions the transform was fitted on; its σ at each position
+                    // (`Warp::sigma_at`, scaled by the leave-one-out error with the transform
+                    // and the warp refitted without each label) floors the radii instead of the
+                    // labels' in-sample residual.
+                    if a.n_inliers >= MIN_WARP_LABELS {
+                        let w = Warp::fit_for(&a, &src, &dst, wts.as_deref())?;
+                        let e_w = errors(&w.apply_all(&est), &test_truth, opts.error)?;
+                        let s_w: Vec<f64> = out
+                            .iter()
+                            .zip(&align_var(&test_model))
+                            .map(|(p, v)| {
+                                (p.sigma * p.sigma + v)
+                                    .sqrt()
+                                    .max((w.sigma_at(p.xyz).powi(2) + v).sqrt())
+                                    .max(1e-9)
+                            })
+                            .collect();
+                        warped = (
+                            Some(Metrics::from_errors(&e_w)?),
+                            Some(calibration(&e_w, &s_w, err_dims)?.share_in_r95),
+                            Some(w.length_m),
+                        );
+                    }
                     (
                         Some(Metrics::from_errors(&e_tr)?),
                         Some(calibration(&e_tr, &s_tr, err_dims)?.share_in_r95),
@@ -561,12 +624,25 @@ pub fn label_efficiency(
                 tracked,
                 coverage95,
                 coverage95_tracked,
+                tracked_warped: warped.0,
+                coverage95_tracked_warped: warped.1,
+                warp_length_m: warped.2,
             });
         }
         let pick = |f: &dyn Fn(&DrawResult) -> Option<f64>| -> Option<Vec<f64>> {
             draws.iter().map(f).collect()
         };
         let tr = |g: fn(&Metrics) -> f64| pick(&|d: &DrawResult| d.tracked.as_ref().map(g));
+        // the draws that have a warp (a draw whose fit kept fewer than 4 labels has none)
+        let some = |v: Vec<f64>| (!v.is_empty()).then_some(v);
+        let tw = |g: fn(&Metrics) -> f64| {
+            some(
+                draws
+                    .iter()
+                    .filter_map(|d| d.tracked_warped.as_ref().map(g))
+                    .collect(),
+            )
+        };
         rows.push(LabelEfficiencyRow {
             k,
             draws: draws.len(),
@@ -585,6 +661,16 @@ pub fn label_efficiency(
             rmse_tracked: tr(|m| m.rmse).map(median),
             worst_ce95_tracked: tr(|m| m.ce95).map(|v| v.into_iter().fold(0.0, f64::max)),
             coverage95_tracked: pick(&|d: &DrawResult| d.coverage95_tracked).map(median),
+            cep50_tracked_warped: tw(|m| m.cep50).map(median),
+            ce95_tracked_warped: tw(|m| m.ce95).map(median),
+            rmse_tracked_warped: tw(|m| m.rmse).map(median),
+            coverage95_tracked_warped: some(
+                draws
+                    .iter()
+                    .filter_map(|d| d.coverage95_tracked_warped)
+                    .collect(),
+            )
+            .map(median),
         });
         all_draws.extend(draws);
     }
@@ -706,6 +792,59 @@ mod tests {
     /// 4 tracks walking circles at 10 Hz (truth, seconds, track ids) and the mirrored, rotated,
     /// shifted model frame of it with `sigma` per-axis noise plus `bias(truth)` (a wrong map).
     #[allow(clippy::type_complexity)]
+    #[test]
+    fn the_warp_takes_out_a_smooth_wrong_map_between_labels() {
+        // A wrong map displaced by up to 0.6 m over the floor with wavelengths of 10–13 m, as
+        // the halls' (error vectors of different walks correlate over a few metres), with labels
+        // on tracks 0 and 2 and the test frames on tracks 1 and 3 (the circles interleave:
+        // between and just outside the labels). A rigid fit cannot remove it; the warp
+        // interpolates it.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let sigma = 0.08;
+        let (truth, ts, ids, model) = circles(&mut rng, sigma, |p| {
+            [0.6 * (0.6 * p[0]).sin(), 0.6 * (0.5 * p[1]).cos()]
+        });
+        let sig = vec![sigma; truth.len()];
+        let label_candidates: Vec<usize> = (0..300).chain(600..900).collect();
+        let test_frames: Vec<usize> = (300..600).chain(900..1200).collect();
+        let r = label_efficiency(
+            &LabelEfficiencyInput {
+                model: &model,
+                per_frame: None,
+                sigma: Some(&sig),
+                sigma_fit: None,
+                smoother_sigma: None,
+                truth: &truth,
+                timestamps: &ts,
+                track_ids: &ids,
+                label_candidates: &label_candidates,
+                test_frames: &test_frames,
+            },
+            &LabelEfficiencyOptions {
+                ks: vec![3, 20],
+                draws: 8,
+                ..LabelEfficiencyOptions::default()
+            },
+        )
+        .unwrap();
+        let (k3, k20) = (&r.rows[0], &r.rows[1]);
+        assert!(
+            k3.cep50_tracked_warped.is_none(),
+            "3 labels: no warp {k3:?}"
+        );
+        let (rigid, warped) = (
+            k20.cep50_tracked.unwrap(),
+            k20.cep50_tracked_warped.unwrap(),
+        );
+        // measured: 0.478 → 0.304 m, and the warped radii cover 95 %
+        assert!(
+            warped < 0.7 * rigid,
+            "tracked CEP50 {rigid:.3} → {warped:.3} m"
+        );
+        let c = k20.coverage95_tracked_warped.unwrap();
+        assert!((0.90..=0.99).contains(&c), "{k20:?}");
+    }
+
     fn circles(
         rng: &mut ChaCha8Rng,
         sigma: f64,
@@ -837,7 +976,9 @@ mod tests {
         );
         let table = r.markdown_table();
         eprintln!("{table}");
-        assert_eq!(table.lines().count(), 2 + 2 + 1);
+        // header + rule, k = 3 and 20, the oracle; then the warp's table (caption between
+        // blank lines, header + rule, k = 20: 3 labels have no warp)
+        assert_eq!(table.lines().count(), 2 + 2 + 1 + 3 + 2 + 1);
         assert_eq!(r.draws.len(), 16);
         let again = label_efficiency(&input, &opts).unwrap();
         assert_eq!(again, r);

@@ -5,7 +5,8 @@
 //! track with a Kalman/RTS smoother fed by each frame's uncertainty (`track`), (3) gives every
 //! position an accuracy radius and measures its calibration (`accuracy`), (4) scores positions
 //! against ground truth — absolute or up to an isometry — with CEP50/CE95/RMSE (`metrics`,
-//! `evaluate`), and (5) picks label frames and measures error vs number of labels (`labels`).
+//! `evaluate`), (5) picks label frames and measures error vs number of labels (`labels`), and
+//! (6) corrects the map's smooth distortion from the labels' residuals (`warp`).
 //!
 //! **Architecture invariant:** no dependency on other rfloc crates: inputs are plain
 //! `[f64; 3]` positions (metres), frame indices, timestamps (s) and track ids, so the crate serves
@@ -23,6 +24,7 @@ pub mod labels;
 mod linalg;
 pub mod metrics;
 pub mod track;
+pub mod warp;
 
 pub use accuracy::{calibration, fit_sigma_scale, Accuracy, Calibration, SigmaScale};
 pub use align::{align, fit_rigid, AlignOptions, Alignment, Dims, RigidTransform};
@@ -36,3 +38,4 @@ pub use metrics::{align_and_score, nearest_distances, AlignMode, Cdf, ErrorMode,
 pub use track::{
     track, track_anchored, track_frames, Measurement, TrackMode, TrackOptions, TrackPoint,
 };
+pub use warp::Warp;
