@@ -128,7 +128,9 @@ impl Warp {
         let v = v.max(1e-12);
         let signal = (SMOOTH_SHARE * v).sqrt();
         let noise = ((1.0 - SMOOTH_SHARE) * v).sqrt();
-        let mut best: Option<(f64, f64, Vec<[f64; 3]>, Vec<Vec<f64>>)> = None;
+        // (leave-one-out sum of squares, ℓ, K⁻¹r, K⁻¹) of the best length so far
+        type Candidate = (f64, f64, Vec<[f64; 3]>, Vec<Vec<f64>>);
+        let mut best: Option<Candidate> = None;
         for &ell in lengths {
             let kmat = kernel_matrix(site, d, ell, signal, noise);
             let kinv = spd_inverse(&kmat).ok_or_else(|| AnchorError::InvalidOption {
