@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
-use rfloc_learn::{train_with_labels, Model, Progress};
+use rfloc_learn::{train_with_labels, Model, Progress, MIN_FINE_TUNE_LABELS};
 
 use crate::pipeline::anchor_labels;
 
@@ -77,14 +77,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         })
         .with_context(|| {
+            // too few labels to fine-tune is the common failure; the warp needs only 4
+            let hint = if inliers.len() < MIN_FINE_TUNE_LABELS {
+                "; `rfloc anchor --warp` (without --fine-tune) corrects the map from as few as 4 \
+                 labels without retraining"
+            } else {
+                ""
+            };
             if set_aside.is_empty() {
-                format!("{}: fine-tuning", args.labels.display())
+                format!("{}: fine-tuning{hint}", args.labels.display())
             } else {
                 // a label the fit set aside is not held fixed: say which, so the user can
                 // check them or add labels
                 format!(
                     "{}: fine-tuning with the {} labels the anchoring kept (frames {:?} were set aside as \
-                     possibly wrong labels)",
+                     possibly wrong labels){hint}",
                     args.labels.display(),
                     inliers.len(),
                     set_aside
