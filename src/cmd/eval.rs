@@ -170,6 +170,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let m = &ev.metrics;
     let tracks = if ev.tracks.is_empty() {
         String::new()
+    } else if ev.tracks.len() > 12 {
+        // a survey grid is one track per point: the count says it, the list would not
+        format!(
+            "  ({} tracks, {} … {})",
+            ev.tracks.len(),
+            ev.tracks[0],
+            ev.tracks[ev.tracks.len() - 1]
+        )
     } else {
         format!(
             "  (tracks {})",
