@@ -330,29 +330,26 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
     if let Some(le) = &inp.metrics.label_efficiency {
         let mut raw = Vec::new();
         let mut tracked = Vec::new();
+        let mut warped = Vec::new();
         for k in &le.rows {
             let draws: Vec<_> = le.draws.iter().filter(|d| d.k == k.k).collect();
-            let range = |f: &dyn Fn(&rfloc_anchor::labels::DrawResult) -> Option<f64>| {
-                let v: Vec<f64> = draws.iter().filter_map(|d| f(d)).collect();
-                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                (lo, hi)
-            };
-            let (lo, hi) = range(&|d| Some(d.raw.cep50));
-            raw.push(plot::EfficiencyPoint {
-                n_labels: k.k as f64,
-                value_m: k.cep50,
-                lo_m: lo,
-                hi_m: hi,
-            });
+            // the row's median with the min–max over its draws
+            let point =
+                |median: f64, f: &dyn Fn(&rfloc_anchor::labels::DrawResult) -> Option<f64>| {
+                    let v: Vec<f64> = draws.iter().filter_map(|d| f(d)).collect();
+                    plot::EfficiencyPoint {
+                        n_labels: k.k as f64,
+                        value_m: median,
+                        lo_m: v.iter().copied().fold(f64::INFINITY, f64::min),
+                        hi_m: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    }
+                };
+            raw.push(point(k.cep50, &|d| Some(d.raw.cep50)));
             if let Some(c) = k.cep50_tracked {
-                let (lo, hi) = range(&|d| d.tracked.as_ref().map(|m| m.cep50));
-                tracked.push(plot::EfficiencyPoint {
-                    n_labels: k.k as f64,
-                    value_m: c,
-                    lo_m: lo,
-                    hi_m: hi,
-                });
+                tracked.push(point(c, &|d| d.tracked.as_ref().map(|m| m.cep50)));
+            }
+            if let Some(c) = k.cep50_tracked_warped {
+                warped.push(point(c, &|d| d.tracked_warped.as_ref().map(|m| m.cep50)));
             }
         }
         let mut series = vec![plot::EfficiencySeries {
@@ -363,6 +360,12 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             series.push(plot::EfficiencySeries {
                 label: "with tracking".into(),
                 points: tracked,
+            });
+        }
+        if !warped.is_empty() {
+            series.push(plot::EfficiencySeries {
+                label: "tracking + warp (--warp)".into(),
+                points: warped,
             });
         }
         let lp = plot::LabelEfficiency {
