@@ -57,9 +57,11 @@ pub struct Anchoring {
     /// the labels have no tracks.
     #[serde(default)]
     pub tracked_sigma: Option<f64>,
-    /// A smooth correction of the site frame fitted on the labels' tracked residuals (`rfloc
-    /// anchor --warp`), applied after the transform to tracked positions (`rfloc locate
-    /// --track`); None: the rigid transform alone.
+    /// A smooth correction of the site frame fitted on the labels' residuals under the
+    /// transform, on the positions the transform was fitted on (tracked, or per frame where the
+    /// labels have no tracks; `rfloc anchor --warp`), applied after the transform to tracked
+    /// positions (`rfloc locate --track`); None: the rigid transform alone. Older rfloc
+    /// versions read such an anchoring without it, as the rigid transform.
     ///
     /// Per-frame positions keep the rigid transform: on the demo (20 labels) the warp took
     /// their CEP50 from 0.78 to 0.71 m but their CE95 from 2.81 to 3.32 m, because a frame in a
@@ -229,6 +231,9 @@ pub fn anchoring_of(model: &Model) -> anyhow::Result<Option<Anchoring>> {
                     "model.json: anchoring version {} (this rfloc reads {ANCHORING_VERSION})",
                     a.version
                 );
+            }
+            if let Some(w) = &a.warp {
+                w.validate().context("model.json: the anchoring's warp")?;
             }
             Ok(Some(a))
         }

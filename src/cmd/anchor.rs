@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use rfloc_anchor::warp::MIN_WARP_LABELS;
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
 use rfloc_learn::{train_with_labels, Model, Progress, MIN_FINE_TUNE_LABELS};
 
@@ -78,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .with_context(|| {
             // too few labels to fine-tune is the common failure; the warp needs only 4
-            let hint = if inliers.len() < MIN_FINE_TUNE_LABELS {
+            let hint = if (MIN_WARP_LABELS..MIN_FINE_TUNE_LABELS).contains(&inliers.len()) {
                 "; `rfloc anchor --warp` (without --fine-tune) corrects the map from as few as 4 \
                  labels without retraining"
             } else {

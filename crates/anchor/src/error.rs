@@ -20,6 +20,8 @@ pub enum AnchorError {
         min_ratio: f64,
         hint: &'static str,
     },
+    #[error("too few labels for a warp: {got} kept by the rigid fit, need at least {need}")]
+    TooFewWarpLabels { got: usize, need: usize },
     #[error("{what}: lengths differ ({left} vs {right})")]
     LengthMismatch {
         what: &'static str,

@@ -789,9 +789,6 @@ mod tests {
         ));
     }
 
-    /// 4 tracks walking circles at 10 Hz (truth, seconds, track ids) and the mirrored, rotated,
-    /// shifted model frame of it with `sigma` per-axis noise plus `bias(truth)` (a wrong map).
-    #[allow(clippy::type_complexity)]
     #[test]
     fn the_warp_takes_out_a_smooth_wrong_map_between_labels() {
         // A wrong map displaced by up to 0.6 m over the floor with wavelengths of 10–13 m, as
@@ -845,6 +842,9 @@ mod tests {
         assert!((0.90..=0.99).contains(&c), "{k20:?}");
     }
 
+    /// 4 tracks walking circles at 10 Hz (truth, seconds, track ids) and the mirrored, rotated,
+    /// shifted model frame of it with `sigma` per-axis noise plus `bias(truth)` (a wrong map).
+    #[allow(clippy::type_complexity)]
     fn circles(
         rng: &mut ChaCha8Rng,
         sigma: f64,

@@ -21,7 +21,11 @@
 //!   worse on the label study: with 10 labels the choice is noisy.
 //!
 //! The leave-one-out residuals also say how far off a warped position is where no label was: the
-//! warped tracked radii are floored by them ([`Warp::predictive_sigma`]).
+//! warped tracked radii are floored by them, scaled by the GP's own variance at each position
+//! ([`Warp::sigma_at`]).
+//!
+//! Not modelled: each label's own uncertainty. The rigid fit weighs labels by the smoother's
+//! 1/σ², the warp treats their noise alike.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +69,9 @@ pub struct Warp {
     /// Mean over the labels of the GP's own variance for each label predicted from the others
     /// (noise included, per axis, m²): what scales [`Warp::sigma_at`] to [`Warp::loo_rms`].
     pub loo_variance: f64,
+    /// How much wider a 95 % radius must be for a σ estimated from `d·k − params` residual
+    /// degrees of freedom ([`predictive_factor`]), computed once: it integrates numerically.
+    pub widening: f64,
 }
 
 impl Warp {
@@ -81,8 +88,7 @@ impl Warp {
         }
         let k = site.len();
         if k < MIN_WARP_LABELS {
-            return Err(AnchorError::TooFewLabels {
-                dims,
+            return Err(AnchorError::TooFewWarpLabels {
                 got: k,
                 need: MIN_WARP_LABELS,
             });
@@ -133,9 +139,11 @@ impl Warp {
         let mut best: Option<Candidate> = None;
         for &ell in lengths {
             let kmat = kernel_matrix(site, d, ell, signal, noise);
+            // s_n² > 0 keeps K positive definite even for labels at one spot; only non-finite
+            // input gets here
             let kinv = spd_inverse(&kmat).ok_or_else(|| AnchorError::InvalidOption {
                 name: "warp",
-                why: "the labels' kernel matrix is not positive definite (labels at one spot?)"
+                why: "the labels' kernel matrix is not positive definite (non-finite residuals?)"
                     .into(),
             })?;
             let weights: Vec<[f64; 3]> = (0..k)
@@ -175,7 +183,55 @@ impl Warp {
             // the variance of label i's leave-one-out prediction is 1/[K⁻¹]_ii (R&W eq. 5.12)
             loo_variance: (0..k).map(|i| 1.0 / kinv[i][i]).sum::<f64>() / k as f64,
             kinv,
+            widening: widening(dims, k),
         })
+    }
+
+    /// Checks a warp read from a file: shapes agree, values are finite, lengths positive.
+    /// Why: a hand-edited model must give an error, not a panic or NaN positions.
+    pub fn validate(&self) -> Result<(), AnchorError> {
+        let k = self.centres.len();
+        let bad = |why: String| AnchorError::InvalidOption { name: "warp", why };
+        if k == 0 || self.weights.len() != k || self.kinv.len() != k {
+            return Err(bad(format!(
+                "{k} centres, {} weights, {} rows of K⁻¹",
+                self.weights.len(),
+                self.kinv.len()
+            )));
+        }
+        if let Some(i) = self.kinv.iter().position(|row| row.len() != k) {
+            return Err(bad(format!(
+                "row {i} of K⁻¹ has {} entries, not {k}",
+                self.kinv[i].len()
+            )));
+        }
+        let scalars = [
+            self.length_m,
+            self.signal_sigma,
+            self.noise_sigma,
+            self.rigid_rms,
+            self.loo_rms,
+            self.loo_variance,
+            self.widening,
+        ];
+        let finite = scalars.iter().all(|v| v.is_finite())
+            && self
+                .centres
+                .iter()
+                .chain(&self.weights)
+                .flatten()
+                .all(|v| v.is_finite())
+            && self.kinv.iter().flatten().all(|v| v.is_finite());
+        if !finite {
+            return Err(bad("non-finite value".into()));
+        }
+        if self.length_m <= 0.0 || scalars[1..].iter().any(|v| *v < 0.0) {
+            return Err(bad(format!(
+                "length {} m must be positive and the σs non-negative",
+                self.length_m
+            )));
+        }
+        Ok(())
     }
 
     /// Fits the warp that goes with a rigid fit on labels, on the labels it kept, and measures
@@ -188,7 +244,10 @@ impl Warp {
     /// so residuals under a transform fitted on all of them understate a new position's error
     /// (the warp's closed-form leave-one-out floor covered 83 % of factory-a's tracked errors
     /// where 95 % was asked). [`Warp::loo_rms`] here is each kept label predicted by the transform
-    /// and the warp (same ℓ) fitted on the other kept labels.
+    /// and the warp fitted on the other kept labels: same ℓ, `s_f` and `s_n` re-estimated from
+    /// their residuals. A label whose others do not determine a transform (too few, or on a
+    /// line: in 3D, 4 kept labels leave 3) is skipped; if every one is, the warp's own
+    /// closed-form value stays, which understates the error.
     pub fn fit_for(
         alignment: &Alignment,
         model: &[[f64; 3]],
@@ -229,6 +288,7 @@ impl Warp {
         let mut warp = Warp::fit(&site, &pick(truth, &kept), dims)?;
         let d = dims.n();
         let (mut ss, mut m) = (0.0, 0usize);
+        // (the warp's fit above checked the kept labels' count and values)
         for &j in &kept {
             let others: Vec<usize> = kept.iter().copied().filter(|&i| i != j).collect();
             let w: Option<Vec<f64>> = weights.map(|w| others.iter().map(|&i| w[i]).collect());
@@ -307,14 +367,18 @@ impl Warp {
         } else {
             1.0
         };
-        let dims = self.dims;
-        let dof = (d * self.centres.len()).saturating_sub(dims.n_params());
-        let f = if dof == 0 {
-            1.0
-        } else {
-            predictive_factor(0.95, dims, dof).unwrap_or(1.0)
-        };
-        var.sqrt() * scale * f
+        var.sqrt() * scale * self.widening
+    }
+}
+
+/// [`predictive_factor`] for a 95 % radius on a σ from `k` labels' residuals, the rigid fit's
+/// parameters removed (1 without redundancy).
+fn widening(dims: Dims, k: usize) -> f64 {
+    let dof = (dims.n() * k).saturating_sub(dims.n_params());
+    if dof == 0 {
+        1.0
+    } else {
+        predictive_factor(0.95, dims, dof).unwrap_or(1.0)
     }
 }
 
@@ -375,6 +439,188 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    /// Gauss–Jordan with partial pivoting: an independent solver for the checks below.
+    fn solve(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+        let n = b.len();
+        let mut m: Vec<Vec<f64>> = a
+            .iter()
+            .zip(b)
+            .map(|(row, &v)| row.iter().copied().chain([v]).collect())
+            .collect();
+        for c in 0..n {
+            let p = (c..n)
+                .max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))
+                .unwrap();
+            m.swap(c, p);
+            for r in 0..n {
+                if r != c {
+                    let f = m[r][c] / m[c][c];
+                    for j in c..=n {
+                        m[r][j] -= f * m[c][j];
+                    }
+                }
+            }
+        }
+        (0..n).map(|i| m[i][n] / m[i][i]).collect()
+    }
+
+    /// Labels on a 20 m × 15 m floor displaced by a smooth field plus noise.
+    fn displaced(seed: u64, k: usize) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let site: Vec<[f64; 3]> = (0..k)
+            .map(|_| {
+                [
+                    rng.random_range(0.0..20.0),
+                    rng.random_range(0.0..15.0),
+                    1.2,
+                ]
+            })
+            .collect();
+        let truth = site
+            .iter()
+            .map(|p| {
+                [
+                    p[0] + 0.5 * (p[1] / 3.0).sin() + rng.random_range(-0.1..0.1),
+                    p[1] + 0.4 * (p[0] / 4.0).cos() + rng.random_range(-0.1..0.1),
+                    p[2],
+                ]
+            })
+            .collect();
+        (site, truth)
+    }
+
+    /// The GP's predictive variance at p (noise included) from the stored hyperparameters,
+    /// with an independent solver, on the centres `idx`.
+    fn brute_variance(w: &Warp, idx: &[usize], p: [f64; 3]) -> f64 {
+        let c: Vec<[f64; 3]> = idx.iter().map(|&i| w.centres[i]).collect();
+        let kmat = kernel_matrix(&c, 2, w.length_m, w.signal_sigma, w.noise_sigma);
+        let kv: Vec<f64> = c
+            .iter()
+            .map(|x| kernel(&p, x, 2, w.length_m, w.signal_sigma))
+            .collect();
+        let x = solve(&kmat, &kv);
+        w.signal_sigma.powi(2) - kv.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
+            + w.noise_sigma.powi(2)
+    }
+
+    #[test]
+    fn sigma_at_is_the_scaled_predictive_variance() {
+        let (site, truth) = displaced(11, 12);
+        let w = Warp::fit(&site, &truth, Dims::Two).unwrap();
+        let all: Vec<usize> = (0..site.len()).collect();
+        let scale = w.loo_rms / w.loo_variance.sqrt() * w.widening;
+        assert!(w.widening > 1.0 && w.widening < 1.2, "{}", w.widening);
+        for p in [
+            site[3],
+            [10.0, 7.0, 1.2],
+            [16.5, 2.5, 1.2],
+            [60.0, 40.0, 1.2],
+        ] {
+            let want = brute_variance(&w, &all, p).sqrt() * scale;
+            let got = w.sigma_at(p);
+            assert!((got - want).abs() < 1e-9 * want, "{p:?}: {got} vs {want}");
+        }
+        // far from every label: the whole prior, s_f² + s_n²
+        let far = (w.signal_sigma.powi(2) + w.noise_sigma.powi(2)).sqrt() * scale;
+        assert!((w.sigma_at([60.0, 40.0, 1.2]) - far).abs() < 1e-9);
+        assert!(
+            w.sigma_at(site[3]) < 0.9 * far,
+            "a label's spot is known better than nowhere"
+        );
+    }
+
+    #[test]
+    fn loo_variance_is_the_mean_variance_of_each_label_from_the_others() {
+        let (site, truth) = displaced(12, 10);
+        let w = Warp::fit(&site, &truth, Dims::Two).unwrap();
+        let k = site.len();
+        let mean: f64 = (0..k)
+            .map(|i| {
+                let others: Vec<usize> = (0..k).filter(|&j| j != i).collect();
+                brute_variance(&w, &others, site[i])
+            })
+            .sum::<f64>()
+            / k as f64;
+        assert!(
+            (mean - w.loo_variance).abs() < 1e-9 * mean,
+            "{mean} vs {}",
+            w.loo_variance
+        );
+    }
+
+    #[test]
+    fn fit_for_leaves_each_label_out_of_the_transform_too() {
+        // model frame = site rotated by 0.4 rad and shifted; labels displaced as above
+        let (site, truth) = displaced(13, 9);
+        let (c, s) = (0.4f64.cos(), 0.4f64.sin());
+        let model: Vec<[f64; 3]> = site
+            .iter()
+            .map(|p| [c * p[0] - s * p[1] + 3.0, s * p[0] + c * p[1] - 2.0, p[2]])
+            .collect();
+        let a = fit_rigid(&model, &truth, None, Dims::Two, 1e-3).unwrap();
+        let w = Warp::fit_for(&a, &model, &truth, None).unwrap();
+        // by hand: each label predicted by a transform and a GP (same ℓ, s_f and s_n from the
+        // others' residuals) fitted without it
+        let k = model.len();
+        let mut ss = 0.0;
+        for j in 0..k {
+            let others: Vec<usize> = (0..k).filter(|&i| i != j).collect();
+            let om: Vec<[f64; 3]> = others.iter().map(|&i| model[i]).collect();
+            let ot: Vec<[f64; 3]> = others.iter().map(|&i| truth[i]).collect();
+            let t = fit_rigid(&om, &ot, None, Dims::Two, 1e-3)
+                .unwrap()
+                .transform;
+            let x: Vec<[f64; 3]> = om.iter().map(|&p| t.apply(p)).collect();
+            let r: Vec<[f64; 2]> = x
+                .iter()
+                .zip(&ot)
+                .map(|(p, q)| [q[0] - p[0], q[1] - p[1]])
+                .collect();
+            let v = r.iter().map(|r| r[0] * r[0] + r[1] * r[1]).sum::<f64>() / (2 * r.len()) as f64;
+            let (sf, sn) = ((SMOOTH_SHARE * v).sqrt(), ((1.0 - SMOOTH_SHARE) * v).sqrt());
+            let kmat = kernel_matrix(&x, 2, w.length_m, sf, sn);
+            let pj = t.apply(model[j]);
+            let kv: Vec<f64> = x
+                .iter()
+                .map(|c| kernel(&pj, c, 2, w.length_m, sf))
+                .collect();
+            for a in 0..2 {
+                let alpha = solve(&kmat, &r.iter().map(|r| r[a]).collect::<Vec<_>>());
+                let mu: f64 = kv.iter().zip(&alpha).map(|(p, q)| p * q).sum();
+                ss += (truth[j][a] - pj[a] - mu).powi(2);
+            }
+        }
+        let want = (ss / (2 * k) as f64).sqrt();
+        assert!((w.loo_rms - want).abs() < 1e-9, "{} vs {want}", w.loo_rms);
+        // and it is not the warp-only closed form
+        let own = Warp::fit(&a.transform.apply_all(&model), &truth, Dims::Two).unwrap();
+        assert!(
+            w.loo_rms > own.loo_rms * 1.01,
+            "{} vs {}",
+            w.loo_rms,
+            own.loo_rms
+        );
+    }
+
+    #[test]
+    fn validate_refuses_a_broken_warp() {
+        let (site, truth) = displaced(14, 6);
+        let w = Warp::fit(&site, &truth, Dims::Two).unwrap();
+        assert!(w.validate().is_ok());
+        let mut short = w.clone();
+        short.kinv.pop();
+        assert!(short.validate().is_err());
+        let mut ragged = w.clone();
+        ragged.kinv[2].pop();
+        assert!(ragged.validate().is_err());
+        let mut zero = w.clone();
+        zero.length_m = 0.0;
+        assert!(zero.validate().is_err());
+        let mut nan = w;
+        nan.weights[1][0] = f64::NAN;
+        assert!(nan.validate().is_err());
+    }
 
     #[test]
     fn spd_inverse_inverts() {
@@ -514,7 +760,7 @@ mod tests {
         let p = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
         assert!(matches!(
             Warp::fit(&p, &p, Dims::Two),
-            Err(AnchorError::TooFewLabels { got: 3, .. })
+            Err(AnchorError::TooFewWarpLabels { got: 3, .. })
         ));
         let q = [
             [0.0, 0.0, 0.0],
