@@ -468,10 +468,9 @@ mod tests {
         (0..n).map(|i| m[i][n] / m[i][i]).collect()
     }
 
-    /// Labels on a 20 m × 15 m floor displaced by a smooth field plus noise.
-    fn displaced(seed: u64, k: usize) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let site: Vec<[f64; 3]> = (0..k)
+    /// `k` label positions on a 20 m × 15 m floor at tag height.
+    fn random_sites(rng: &mut ChaCha8Rng, k: usize) -> Vec<[f64; 3]> {
+        (0..k)
             .map(|_| {
                 [
                     rng.random_range(0.0..20.0),
@@ -479,7 +478,13 @@ mod tests {
                     1.2,
                 ]
             })
-            .collect();
+            .collect()
+    }
+
+    /// Labels on a 20 m × 15 m floor displaced by a smooth field plus noise.
+    fn displaced(seed: u64, k: usize) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let site = random_sites(&mut rng, k);
         let truth = site
             .iter()
             .map(|p| {
@@ -647,26 +652,7 @@ mod tests {
 
     #[test]
     fn leave_one_out_matches_refitting_without_the_label() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let site: Vec<[f64; 3]> = (0..9)
-            .map(|_| {
-                [
-                    rng.random_range(0.0..20.0),
-                    rng.random_range(0.0..15.0),
-                    1.2,
-                ]
-            })
-            .collect();
-        let truth: Vec<[f64; 3]> = site
-            .iter()
-            .map(|p| {
-                [
-                    p[0] + 0.4 * (p[1] / 3.0).sin(),
-                    p[1] + rng.random_range(-0.2..0.2),
-                    p[2],
-                ]
-            })
-            .collect();
+        let (site, truth) = displaced(3, 9);
         let w = Warp::fit(&site, &truth, Dims::Two).unwrap();
         // the same kernel refitted without label i predicts label i with the closed form's error
         let d = 2;
@@ -710,15 +696,7 @@ mod tests {
         // wavelength of ~19 m; 5 cm of label noise
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let field = |p: [f64; 3]| [0.6 * (p[1] / 3.0).sin(), 0.6 * (p[0] / 3.0).cos(), 0.0];
-        let site: Vec<[f64; 3]> = (0..30)
-            .map(|_| {
-                [
-                    rng.random_range(0.0..20.0),
-                    rng.random_range(0.0..15.0),
-                    1.2,
-                ]
-            })
-            .collect();
+        let site = random_sites(&mut rng, 30);
         let truth: Vec<[f64; 3]> = site
             .iter()
             .map(|&p| {
