@@ -796,34 +796,12 @@ mod tests {
         // on tracks 0 and 2 and the test frames on tracks 1 and 3 (the circles interleave:
         // between and just outside the labels). A rigid fit cannot remove it; the warp
         // interpolates it.
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let sigma = 0.08;
-        let (truth, ts, ids, model) = circles(&mut rng, sigma, |p| {
-            [0.6 * (0.6 * p[0]).sin(), 0.6 * (0.5 * p[1]).cos()]
-        });
-        let sig = vec![sigma; truth.len()];
-        let label_candidates: Vec<usize> = (0..300).chain(600..900).collect();
-        let test_frames: Vec<usize> = (300..600).chain(900..1200).collect();
-        let r = label_efficiency(
-            &LabelEfficiencyInput {
-                model: &model,
-                per_frame: None,
-                sigma: Some(&sig),
-                sigma_fit: None,
-                smoother_sigma: None,
-                truth: &truth,
-                timestamps: &ts,
-                track_ids: &ids,
-                label_candidates: &label_candidates,
-                test_frames: &test_frames,
-            },
-            &LabelEfficiencyOptions {
-                ks: vec![3, 20],
-                draws: 8,
-                ..LabelEfficiencyOptions::default()
-            },
-        )
-        .unwrap();
+        let r = wrong_map_study(
+            |p| [0.6 * (0.6 * p[0]).sin(), 0.6 * (0.5 * p[1]).cos()],
+            (0..300).chain(600..900).collect(),
+            (300..600).chain(900..1200).collect(),
+            vec![3, 20],
+        );
         let (k3, k20) = (&r.rows[0], &r.rows[1]);
         assert!(
             k3.cep50_tracked_warped.is_none(),
@@ -840,6 +818,40 @@ mod tests {
         );
         let c = k20.coverage95_tracked_warped.unwrap();
         assert!((0.90..=0.99).contains(&c), "{k20:?}");
+    }
+
+    /// The label study (8 draws per k) on [`circles`] (seed 5, 8 cm of noise that σ describes)
+    /// displaced by `bias`: a wrong map the model's σ knows nothing of.
+    fn wrong_map_study(
+        bias: impl Fn([f64; 3]) -> [f64; 2],
+        label_candidates: Vec<usize>,
+        test_frames: Vec<usize>,
+        ks: Vec<usize>,
+    ) -> LabelEfficiency {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let sigma = 0.08;
+        let (truth, ts, ids, model) = circles(&mut rng, sigma, bias);
+        let sig = vec![sigma; truth.len()];
+        label_efficiency(
+            &LabelEfficiencyInput {
+                model: &model,
+                per_frame: None,
+                sigma: Some(&sig),
+                sigma_fit: None,
+                smoother_sigma: None,
+                truth: &truth,
+                timestamps: &ts,
+                track_ids: &ids,
+                label_candidates: &label_candidates,
+                test_frames: &test_frames,
+            },
+            &LabelEfficiencyOptions {
+                ks,
+                draws: 8,
+                ..LabelEfficiencyOptions::default()
+            },
+        )
+        .unwrap()
     }
 
     /// 4 tracks walking circles at 10 Hz (truth, seconds, track ids) and the mirrored, rotated,
@@ -895,34 +907,12 @@ mod tests {
         // 4–5 m, so the labels sample it; neighbouring frames alike), plus 8 cm of frame-to-frame noise that σ describes. Smoothing cannot
         // remove the bias and the smoothed σ knows nothing of it: the labels' tracked error
         // must floor the tracked radii.
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let sigma = 0.08;
-        let (truth, ts, ids, model) = circles(&mut rng, sigma, |p| {
-            [0.5 * (1.7 * p[0]).sin(), 0.5 * (1.3 * p[1]).cos()]
-        });
-        let sig = vec![sigma; truth.len()];
-        let label_candidates: Vec<usize> = (0..600).collect();
-        let test_frames: Vec<usize> = (600..1200).collect();
-        let r = label_efficiency(
-            &LabelEfficiencyInput {
-                model: &model,
-                per_frame: None,
-                sigma: Some(&sig),
-                sigma_fit: None,
-                smoother_sigma: None,
-                truth: &truth,
-                timestamps: &ts,
-                track_ids: &ids,
-                label_candidates: &label_candidates,
-                test_frames: &test_frames,
-            },
-            &LabelEfficiencyOptions {
-                ks: vec![10, 20],
-                draws: 8,
-                ..LabelEfficiencyOptions::default()
-            },
-        )
-        .unwrap();
+        let r = wrong_map_study(
+            |p| [0.5 * (1.7 * p[0]).sin(), 0.5 * (1.3 * p[1]).cos()],
+            (0..600).collect(),
+            (600..1200).collect(),
+            vec![10, 20],
+        );
         for row in &r.rows {
             // the bias dominates: tracking barely helps, and the radii still hold
             assert!(row.cep50_tracked.unwrap() > 0.2, "{row:?}");
