@@ -6,6 +6,8 @@
 //! `ASYNC=<dataset>`: also locate that dataset's frames (every 4th; the unsynchronized twin of
 //! the first argument, same hall and receivers) with a free clock per receiver and frame
 //! (`refine_unsynced`), on the map built from the first; and the first's own frames the same way.
+//! With `VITERBI=1` also a whole-track search: a Viterbi pass over a grid of `CELL` m (default
+//! 1) with the free-clock cost per frame and `MOVE` (default 2, in units of δ²) per cell moved.
 mod common;
 use rfloc_csi::dataset::Dataset;
 use rfloc_learn::anchors::{find_anchors, mark_los, AnchorSearch};
@@ -283,6 +285,20 @@ fn main() {
                 );
                 prev = Some((tid, u.position));
             }
+            if std::env::var("VITERBI").is_ok() {
+                let step: f64 = std::env::var("CELL").map_or(1.0, |v| v.parse().unwrap());
+                let mv: f64 = std::env::var("MOVE").map_or(2.0, |v| v.parse().unwrap());
+                let e = viterbi_async(pset, &view, tids, lo, hi, step, mv, zmean, truth);
+                println!(
+                    "free clocks, {name}: Viterbi over each track ({step} m cells, move {mv}): CEP50 {:.3} CE95 {:.3}",
+                    quantile(&e.0, 0.5), quantile(&e.0, 0.95)
+                );
+                println!(
+                    "free clocks, {name}: Viterbi cells refined locally: CEP50 {:.3} CE95 {:.3}",
+                    quantile(&e.1, 0.5),
+                    quantile(&e.1, 0.95)
+                );
+            }
             println!(
                 "free clocks, {name}: following each track from its true start: CEP50 {:.3} CE95 {:.3} ({} frames)",
                 quantile(&follow, 0.5), quantile(&follow, 0.95), follow.len()
@@ -298,4 +314,139 @@ fn main() {
 
 fn ds_track(t: &Option<ndarray::Array1<i32>>, i: usize) -> i32 {
     t.as_ref().map_or(0, |a| a[i])
+}
+
+/// The free-clock cost of frame `i` at `x` (in units of δ²): per receiver the best clock over
+/// all path–anchor pairings, as `refine_unsynced` starts from.
+fn free_clock_cost(
+    ps: &rfloc_learn::features::PathSets,
+    i: usize,
+    map: &MapView,
+    x: &[f64; 3],
+) -> f64 {
+    let (nr, p, m) = (ps.n_receivers, ps.max_paths, map.per_receiver);
+    let d = 0.1f64;
+    let rho = |e: f64| 0.5 * (1.0 + (e / d) * (e / d)).ln();
+    let mut total = 0.0;
+    for r in 0..nr {
+        let obs: Vec<f64> = (0..p)
+            .map(|k| ps.range_m[(i * nr + r) * p + k] - map.offsets_m[r])
+            .filter(|v| v.is_finite())
+            .collect();
+        let pred: Vec<f64> = (r * m..(r + 1) * m)
+            .filter(|&a| map.valid[a])
+            .map(|a| dist(x, &map.anchors[a]))
+            .collect();
+        if obs.is_empty() || pred.is_empty() {
+            continue;
+        }
+        let mut best = f64::INFINITY;
+        for &o in &obs {
+            for &q in &pred {
+                let b = o - q;
+                let c: f64 = obs
+                    .iter()
+                    .map(|&o2| {
+                        rho(pred
+                            .iter()
+                            .map(|&q2| (o2 - b - q2).abs())
+                            .fold(f64::INFINITY, f64::min))
+                    })
+                    .sum();
+                best = best.min(c);
+            }
+        }
+        total += best;
+    }
+    total
+}
+
+/// Viterbi over a grid of cells along each track: the per-frame free-clock cost plus `mv` per
+/// cell moved (8-neighbourhood). Returns the horizontal errors of the decoded cells and of the
+/// same cells refined locally (`refine_frame_unsynced`).
+#[allow(clippy::too_many_arguments)]
+fn viterbi_async(
+    ps: &rfloc_learn::features::PathSets,
+    map: &MapView,
+    tids: &Option<ndarray::Array1<i32>>,
+    lo: [f64; 2],
+    hi: [f64; 2],
+    step: f64,
+    mv: f64,
+    z: f64,
+    truth: &ndarray::Array2<f64>,
+) -> (Vec<f64>, Vec<f64>) {
+    let nx = ((hi[0] - lo[0]) / step).ceil() as usize + 1;
+    let ny = ((hi[1] - lo[1]) / step).ceil() as usize + 1;
+    let cells: Vec<[f64; 3]> = (0..nx * ny)
+        .map(|c| {
+            [
+                lo[0] + (c / ny) as f64 * step,
+                lo[1] + (c % ny) as f64 * step,
+                z,
+            ]
+        })
+        .collect();
+    let n = ps.n_frames;
+    let (mut e_cell, mut e_ref) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < n {
+        let tid = ds_track(tids, start);
+        let mut end = start;
+        while end < n && ds_track(tids, end) == tid {
+            end += 1;
+        }
+        let len = end - start;
+        let mut acc: Vec<f64> = cells
+            .iter()
+            .map(|x| free_clock_cost(ps, start, map, x))
+            .collect();
+        let mut back = vec![0u32; len * cells.len()];
+        for t in 1..len {
+            let cost: Vec<f64> = cells
+                .iter()
+                .map(|x| free_clock_cost(ps, start + t, map, x))
+                .collect();
+            let mut next = vec![f64::INFINITY; cells.len()];
+            for c in 0..cells.len() {
+                let (cx, cy) = ((c / ny) as i64, (c % ny) as i64);
+                for dx in -1i64..=1 {
+                    for dy in -1i64..=1 {
+                        let (px, py) = (cx + dx, cy + dy);
+                        if px < 0 || py < 0 || px >= nx as i64 || py >= ny as i64 {
+                            continue;
+                        }
+                        let pc = (px as usize) * ny + py as usize;
+                        let v = acc[pc] + mv * ((dx * dx + dy * dy) as f64).sqrt();
+                        if v < next[c] {
+                            next[c] = v;
+                            back[t * cells.len() + c] = pc as u32;
+                        }
+                    }
+                }
+                next[c] += cost[c];
+            }
+            acc = next;
+        }
+        let mut c = (0..cells.len())
+            .min_by(|&a, &b| acc[a].total_cmp(&acc[b]))
+            .unwrap();
+        let mut path = vec![0usize; len];
+        for t in (0..len).rev() {
+            path[t] = c;
+            if t > 0 {
+                c = back[t * cells.len() + c] as usize;
+            }
+        }
+        for (t, &c) in path.iter().enumerate() {
+            let i = start + t;
+            let tr = [truth[[i, 0]], truth[[i, 1]]];
+            let x = cells[c];
+            e_cell.push(((x[0] - tr[0]).powi(2) + (x[1] - tr[1]).powi(2)).sqrt());
+            let u = refine_frame_unsynced(ps, i, map, x, 2, 0.1, 20, None);
+            e_ref.push(((u.position[0] - tr[0]).powi(2) + (u.position[1] - tr[1]).powi(2)).sqrt());
+        }
+        start = end;
+    }
+    (e_cell, e_ref)
 }
