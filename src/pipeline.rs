@@ -17,8 +17,15 @@ use rfloc_learn::track::TrackRefine;
 use rfloc_learn::{Located, Model};
 use serde::{Deserialize, Serialize};
 
-/// Version of the anchoring block inside `model.json`.
+/// Version of the anchoring block inside `model.json`: a rigid transform (with its radii).
 pub const ANCHORING_VERSION: u32 = 1;
+
+/// Version of an anchoring block that carries a warp ([`Anchoring::warp`]).
+///
+/// Why a version of its own: rfloc before the warp ignores fields it does not know, so it read
+/// such an anchoring as the rigid transform alone and wrote tracked positions without the
+/// correction and with radii the rigid fit never claimed. It refuses a version it does not read.
+pub const ANCHORING_WARP_VERSION: u32 = 2;
 
 /// What `rfloc anchor` stores in the model: the rigid transform from the model frame to site
 /// coordinates and the labels it was fitted on.
@@ -60,8 +67,8 @@ pub struct Anchoring {
     /// A smooth correction of the site frame fitted on the labels' residuals under the
     /// transform, on the positions the transform was fitted on (tracked, or per frame where the
     /// labels have no tracks; `rfloc anchor --warp`), applied after the transform to tracked
-    /// positions (`rfloc locate --track`); None: the rigid transform alone. Older rfloc
-    /// versions read such an anchoring without it, as the rigid transform.
+    /// positions (`rfloc locate --track`); None: the rigid transform alone. An anchoring with
+    /// a warp is written as [`ANCHORING_WARP_VERSION`], which rfloc before the warp refuses.
     ///
     /// Per-frame positions keep the rigid transform: on the demo (20 labels) the warp took
     /// their CEP50 from 0.78 to 0.71 m but their CE95 from 2.81 to 3.32 m, because a frame in a
@@ -160,6 +167,7 @@ impl Anchoring {
     /// Fits [`Anchoring::warp`] on the labels the robust fit kept ([`Warp::fit_for`]):
     /// `model_at_labels` are the positions the transform was fitted on and `weights` their
     /// weights in that fit (one per label, in label order), `truth` the labels' site positions.
+    /// The anchoring becomes [`ANCHORING_WARP_VERSION`].
     pub fn fit_warp(
         &mut self,
         model_at_labels: &[[f64; 3]],
@@ -175,6 +183,7 @@ impl Anchoring {
                 )
             })?,
         );
+        self.version = ANCHORING_WARP_VERSION;
         Ok(())
     }
 
@@ -221,23 +230,35 @@ pub fn identity_alignment(dims: Dims) -> Alignment {
 
 /// Reads the anchoring stored in a model, if any.
 pub fn anchoring_of(model: &Model) -> anyhow::Result<Option<Anchoring>> {
-    match &model.meta.anchoring {
-        None => Ok(None),
-        Some(v) => {
-            let a: Anchoring = serde_json::from_value(v.clone())
-                .context("model.json: the `anchoring` block is not an rfloc anchoring")?;
-            if a.version != ANCHORING_VERSION {
-                bail!(
-                    "model.json: anchoring version {} (this rfloc reads {ANCHORING_VERSION})",
-                    a.version
-                );
-            }
-            if let Some(w) = &a.warp {
-                w.validate().context("model.json: the anchoring's warp")?;
-            }
-            Ok(Some(a))
-        }
+    model
+        .meta
+        .anchoring
+        .as_ref()
+        .map(parse_anchoring)
+        .transpose()
+}
+
+/// An anchoring block of `model.json`, checked: a version this rfloc reads, and a valid warp
+/// where the version says there is one.
+fn parse_anchoring(v: &serde_json::Value) -> anyhow::Result<Anchoring> {
+    let a: Anchoring = serde_json::from_value(v.clone())
+        .context("model.json: the `anchoring` block is not an rfloc anchoring")?;
+    if a.version != ANCHORING_VERSION && a.version != ANCHORING_WARP_VERSION {
+        bail!(
+            "model.json: anchoring version {} (this rfloc reads {ANCHORING_VERSION} and \
+             {ANCHORING_WARP_VERSION})",
+            a.version
+        );
     }
+    match &a.warp {
+        Some(w) => w.validate().context("model.json: the anchoring's warp")?,
+        None if a.version == ANCHORING_WARP_VERSION => bail!(
+            "model.json: anchoring version {ANCHORING_WARP_VERSION} without its `warp` block; \
+             anchor the model again"
+        ),
+        None => {}
+    }
+    Ok(a)
 }
 
 /// Fits the model-frame → site transform from labelled frames (robust to a wrong label).
@@ -580,5 +601,21 @@ mod tests {
         let partial = anchoring(1.0, Some(0.5)).frame_excess().unwrap();
         assert!(partial > 0.0 && partial < e, "excess {partial} vs {e}");
         assert_eq!(anchoring(1.0, None).frame_excess(), None);
+    }
+
+    /// A rigid anchoring reads back; a version this rfloc does not know, or a warp version
+    /// without its warp, is refused with the version named rather than read as a rigid one.
+    #[test]
+    fn anchoring_versions_are_checked_on_load() {
+        let with_version = |v: u32| {
+            let mut json = serde_json::to_value(anchoring(1.0, None)).unwrap();
+            json["version"] = v.into();
+            parse_anchoring(&json)
+        };
+        assert_eq!(with_version(ANCHORING_VERSION).unwrap().version, 1);
+        let unknown = format!("{:#}", with_version(3).unwrap_err());
+        assert!(unknown.contains("anchoring version 3"), "{unknown}");
+        let no_warp = format!("{:#}", with_version(ANCHORING_WARP_VERSION).unwrap_err());
+        assert!(no_warp.contains("without its `warp`"), "{no_warp}");
     }
 }

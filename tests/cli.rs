@@ -265,6 +265,8 @@ fn simulate_train_anchor_locate_eval() {
     assert!(said.contains("warp: length"), "{said}");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    // an anchoring with a warp has its own version: rfloc before the warp refuses it
+    assert_eq!(meta["anchoring"]["version"], 2);
     let length = meta["anchoring"]["warp"]["length_m"].as_f64().unwrap();
     assert!(
         rfloc_anchor::warp::WARP_LENGTHS_M.contains(&length),
