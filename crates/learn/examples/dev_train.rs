@@ -1,5 +1,6 @@
 //! DEVELOPMENT: train on a simulated scenario (dsp paths, the product path) or on ground-truth
 //! path delays of a dataset ("gt", development only), score held-out tracks against the truth.
+//! Env: `EPOCHS`, `MAP_STEPS`, `SEED` override the training defaults.
 mod common;
 use common::gt_paths;
 use rfloc_learn::align::fit_isometry;
@@ -13,6 +14,9 @@ fn main() {
     let mut cfg = TrainConfig::default();
     if let Ok(e) = std::env::var("EPOCHS") {
         cfg.epochs = e.parse().unwrap();
+    }
+    if let Ok(e) = std::env::var("SEED") {
+        cfg.seed = e.parse().unwrap();
     }
     if let Ok(e) = std::env::var("MAP_STEPS") {
         cfg.map_steps = e.parse().unwrap();

@@ -19,6 +19,7 @@ pub mod nets;
 pub mod refine;
 pub mod refine_unsynced;
 pub mod selfcal;
+pub mod start;
 pub mod track;
 pub mod train;
 

@@ -69,6 +69,12 @@ pub struct TrainMetrics {
     /// saved before it read false. It sets which inlier floor applies.
     #[serde(default)]
     pub multi_frame_paths: bool,
+    /// Share of the training frames the map fit started from as placed by the
+    /// self-calibration, on at least `dims + 1` line-of-sight links ([`crate::start`]); the
+    /// rest started interpolated along their tracks. 1 with `TrainConfig::gate_start` off, and
+    /// 0 in models written before it.
+    #[serde(default)]
+    pub trusted_start_fraction: f64,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is

@@ -32,6 +32,7 @@ use crate::model::{
 };
 use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
 use crate::selfcal::{self_calibrate_with_labels, Motion, SelfCalConfig};
+use crate::start;
 
 /// The burn device training and inference run on: flex (CPU) by default, wgpu with `gpu`.
 pub fn default_device() -> Device {
@@ -87,6 +88,12 @@ pub struct TrainConfig {
     /// written before the bound have 0.
     #[serde(default)]
     pub site_radius: f64,
+    /// Frames the self-calibration placed on fewer than `dims + 1` line-of-sight links start
+    /// the map fit interpolated from their track's trusted frames, stay out of the anchor
+    /// search, and count in the map fit's later half only ([`crate::start`]). Models written
+    /// before it have false.
+    #[serde(default)]
+    pub gate_start: bool,
 }
 
 fn one() -> usize {
@@ -116,6 +123,7 @@ impl Default for TrainConfig {
             paths: PathOptions::default(),
             members: 5,
             site_radius: 1.5,
+            gate_start: true,
         }
     }
 }
@@ -181,6 +189,18 @@ impl Recording {
 /// and positions got worse on both halls measured (factory-a-walks-sync, factory-hall); from 10
 /// on the result was mixed to better (`reports/learn.md`, "Fine-tuning with labels").
 pub const MIN_FINE_TUNE_LABELS: usize = 10;
+
+/// A first path counts as a line-of-sight link of the self-calibrated geometry within this many
+/// set-loss scales (`TrainConfig::delta_m`) of its predicted range ([`crate::start`]).
+const TRUST_TOL: f64 = 3.0;
+
+/// Below this share of trusted frames there is no core to start from ([`start::trusted`]).
+const MIN_TRUSTED_SHARE: f64 = 0.1;
+
+/// Share of the map fit's steps that see the trusted frames' paths only. Measured with 0.5 and
+/// 1.0 (reports/learn.md, "Where the map fit starts"): 0.5 was better on factory-hall and
+/// within 0.06 m on factory-a-walks-sync.
+const TRUSTED_ONLY_SHARE: f64 = 0.5;
 
 /// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
 pub fn train(
@@ -508,6 +528,30 @@ fn train_recording_on_pool(
         ));
     }
 
+    // Which self-calibrated frames the map fit starts from (`crate::start`).
+    let pinned: Vec<usize> = pins.iter().map(|&(k, _)| k).collect();
+    let trust = if cfg.gate_start {
+        let links = start::los_links(
+            &ps.first_m,
+            &pos,
+            &cal.receivers,
+            &cal.offsets_m,
+            TRUST_TOL * cfg.delta_m,
+        );
+        start::trusted(&links, dims + 1, &pinned, MIN_TRUSTED_SHARE)
+    } else {
+        None
+    };
+    let trust = trust.unwrap_or_else(|| vec![true; nt]);
+    start::interpolate_untrusted(&mut pos, &trust, &t_train, &k_train);
+    let trusted_fraction = trust.iter().filter(|&&t| t).count() as f64 / nt.max(1) as f64;
+    // the anchor search sees the trusted frames only (an unknown position is left out)
+    let pos_anchor: Vec<[f64; 3]> = pos
+        .iter()
+        .zip(&trust)
+        .map(|(&p, &t)| if t { p } else { [f64::NAN; 3] })
+        .collect();
+
     progress(Progress::Snapshot {
         stage: "self-calibration",
         frames: train_idx.clone(),
@@ -523,7 +567,14 @@ fn train_recording_on_pool(
     for r in 0..nr {
         slots[r * m_slots] = cal.receivers[r];
         valid[r * m_slots] = true;
-        let mut explained = mark_los(&ps, r, &pos, &cal.receivers[r], cal.offsets_m[r], tol);
+        let mut explained = mark_los(
+            &ps,
+            r,
+            &pos_anchor,
+            &cal.receivers[r],
+            cal.offsets_m[r],
+            tol,
+        );
         support[r * m_slots] = (0..nt)
             .filter(|&i| (0..pmax).any(|k| explained[i * pmax + k]))
             .count();
@@ -533,9 +584,16 @@ fn train_recording_on_pool(
             seed: cfg.seed,
             ..AnchorSearch::default()
         };
-        for (k, a) in find_anchors(&ps, r, &pos, cal.offsets_m[r], &mut explained, &search)
-            .into_iter()
-            .enumerate()
+        for (k, a) in find_anchors(
+            &ps,
+            r,
+            &pos_anchor,
+            cal.offsets_m[r],
+            &mut explained,
+            &search,
+        )
+        .into_iter()
+        .enumerate()
         {
             slots[r * m_slots + 1 + k] = a.position;
             valid[r * m_slots + 1 + k] = true;
@@ -555,6 +613,14 @@ fn train_recording_on_pool(
     let all: Vec<usize> = (0..nt).collect();
     let (obs, obs_mask) = obs_tensors(&ps, &all, &device);
     let amask = anchor_mask(&valid, nr, m_slots, &device);
+    // the trusted frames' paths alone for the first steps (`crate::start`)
+    let trusted_mask: Tensor<3> = {
+        let m: Vec<f32> = trust
+            .iter()
+            .flat_map(|&t| std::iter::repeat_n(if t { 1.0f32 } else { 0.0 }, nr * pmax))
+            .collect();
+        Tensor::from_data(TensorData::new(m, [nt, nr, pmax]), &device)
+    };
     let mut fit = MapFit {
         latent: Latent::new(&pos, dims, &device),
         decoder: Decoder::with_seed(
@@ -589,13 +655,12 @@ fn train_recording_on_pool(
         let aug = if frac < 0.5 { 0.0 } else { cfg.aug_scale_m };
         let x = fit.latent.rows(idx_all.clone());
         let pred = fit.decoder.forward(x, m_slots, aug);
-        let mut loss = set_loss(
-            pred,
-            obs.clone(),
-            obs_mask.clone(),
-            amask.clone(),
-            cfg.delta_m,
-        );
+        let mask = if frac < TRUSTED_ONLY_SHARE {
+            obs_mask.clone() * trusted_mask.clone()
+        } else {
+            obs_mask.clone()
+        };
+        let mut loss = set_loss(pred, obs.clone(), mask, amask.clone(), cfg.delta_m);
         if !pa.is_empty() && cfg.motion_weight > 0.0 {
             let p = fit.latent.pos.val();
             let d = p.clone().select(0, ib.clone()) - p.select(0, ia.clone());
@@ -811,6 +876,7 @@ fn train_recording_on_pool(
             seconds: 0.0,
             labels_pinned: pins.len(),
             multi_frame_paths: rec.paths.snapshots.iter().any(|&k| k > 1),
+            trusted_start_fraction: trusted_fraction,
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
