@@ -241,15 +241,17 @@ pub fn anchoring_of(model: &Model) -> anyhow::Result<Option<Anchoring>> {
 /// An anchoring block of `model.json`, checked: a version this rfloc reads, and a valid warp
 /// where the version says there is one.
 fn parse_anchoring(v: &serde_json::Value) -> anyhow::Result<Anchoring> {
+    // the version first: a later version may change the fields themselves
+    if let Some(version) = v.get("version").and_then(|x| x.as_u64()) {
+        if version != u64::from(ANCHORING_VERSION) && version != u64::from(ANCHORING_WARP_VERSION) {
+            bail!(
+                "model.json: anchoring version {version} (this rfloc reads {ANCHORING_VERSION} \
+                 and {ANCHORING_WARP_VERSION})"
+            );
+        }
+    }
     let a: Anchoring = serde_json::from_value(v.clone())
         .context("model.json: the `anchoring` block is not an rfloc anchoring")?;
-    if a.version != ANCHORING_VERSION && a.version != ANCHORING_WARP_VERSION {
-        bail!(
-            "model.json: anchoring version {} (this rfloc reads {ANCHORING_VERSION} and \
-             {ANCHORING_WARP_VERSION})",
-            a.version
-        );
-    }
     match &a.warp {
         Some(w) => w.validate().context("model.json: the anchoring's warp")?,
         None if a.version == ANCHORING_WARP_VERSION => bail!(
@@ -603,19 +605,41 @@ mod tests {
         assert_eq!(anchoring(1.0, None).frame_excess(), None);
     }
 
-    /// A rigid anchoring reads back; a version this rfloc does not know, or a warp version
-    /// without its warp, is refused with the version named rather than read as a rigid one.
+    /// A rigid anchoring reads back, and so does one with a warp as version 2 or as version 1
+    /// (written before the warp had its own version). A version this rfloc does not know, even
+    /// with fields it could not read, or a warp version without its warp, is refused with the
+    /// version named rather than read as a rigid one.
     #[test]
     fn anchoring_versions_are_checked_on_load() {
-        let with_version = |v: u32| {
-            let mut json = serde_json::to_value(anchoring(1.0, None)).unwrap();
+        let sites: Vec<[f64; 3]> = (0..8)
+            .map(|i| [(i % 4) as f64 * 3.0, (i / 4) as f64 * 4.0, 0.0])
+            .collect();
+        let truth: Vec<[f64; 3]> = sites
+            .iter()
+            .map(|p| [p[0] + 0.1 * (p[1] * 0.3).sin(), p[1] - 0.05, 0.0])
+            .collect();
+        let warp = Warp::fit(&sites, &truth, Dims::Two).unwrap();
+        let with = |v: u32, warp: Option<Warp>| {
+            let mut a = anchoring(1.0, None);
+            a.warp = warp;
+            let mut json = serde_json::to_value(a).unwrap();
             json["version"] = v.into();
             parse_anchoring(&json)
         };
-        assert_eq!(with_version(ANCHORING_VERSION).unwrap().version, 1);
-        let unknown = format!("{:#}", with_version(3).unwrap_err());
+        assert_eq!(with(ANCHORING_VERSION, None).unwrap().version, 1);
+        assert!(with(ANCHORING_WARP_VERSION, Some(warp.clone()))
+            .unwrap()
+            .warp
+            .is_some());
+        assert!(with(ANCHORING_VERSION, Some(warp)).unwrap().warp.is_some());
+        let unknown = format!("{:#}", with(3, None).unwrap_err());
         assert!(unknown.contains("anchoring version 3"), "{unknown}");
-        let no_warp = format!("{:#}", with_version(ANCHORING_WARP_VERSION).unwrap_err());
+        let mut future = serde_json::to_value(anchoring(1.0, None)).unwrap();
+        future["version"] = 3.into();
+        future["alignment"] = "a new kind of transform".into();
+        let changed = format!("{:#}", parse_anchoring(&future).unwrap_err());
+        assert!(changed.contains("anchoring version 3"), "{changed}");
+        let no_warp = format!("{:#}", with(ANCHORING_WARP_VERSION, None).unwrap_err());
         assert!(no_warp.contains("without its `warp`"), "{no_warp}");
     }
 }

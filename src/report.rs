@@ -675,19 +675,14 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
     let _ = writeln!(
         s,
         "## Training (no ground truth involved)\n\nframes {}, held-out tracks {:?}, self-calibration inlier share {:.3}, \
-         map fit started from {:.0} % of the frames as self-calibrated{}, \
+         {}, \
          range rms after the map fit {} cm, encoder best epoch {}, {:.0} s; an ensemble of {} \
          seeds located as one; the training curves and the learned map are the first seed's \
          (`rfloc_learn::ensemble`).\n",
         mm.frames,
         mm.holdout_tracks,
         mm.selfcal_inlier_fraction,
-        100.0 * mm.trusted_start_fraction,
-        if mm.trusted_start_fraction < 1.0 {
-            " (the rest interpolated along their tracks)"
-        } else {
-            ""
-        },
+        mm.start_summary(),
         cm(mm.range_rms_m),
         mm.encoder_best_epoch,
         mm.seconds,

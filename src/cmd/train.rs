@@ -116,14 +116,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("saving {}", args.out.display()))?;
     let m = &model.meta.metrics;
     println!(
-        "trained on {} frames ({} held out, {}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, map fit started from {:.1} % of frames as self-calibrated, {} anchors",
+        "trained on {} frames ({} held out, {}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {}, {} anchors",
         m.train_frames,
         m.holdout_frames,
         tracks_summary(&m.holdout_tracks),
         t0.elapsed().as_secs_f64(),
         m.range_rms_m,
         100.0 * m.selfcal_inlier_fraction,
-        100.0 * m.trusted_start_fraction,
+        m.start_summary(),
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
     if !model.members.is_empty() {

@@ -72,7 +72,10 @@ fn solve_triple(x: [&[f64; 3]; 3], d: [f64; 3]) -> Option<[f64; 3]> {
 }
 
 /// Finds up to `per_receiver` mirror anchors of receiver `r`. `explained[n*P + p]` marks paths of
-/// this receiver already explained (by the receiver's own LoS, or earlier anchors).
+/// this receiver already explained (by the receiver's own LoS, or earlier anchors). Only frames
+/// with a finite position take part, in the hypotheses and in the support, and
+/// `AnchorSearch::min_support` is a share of them (training passes the untrusted frames as
+/// NaN, [`crate::start`]).
 pub fn find_anchors(
     ps: &PathSets,
     r: usize,
@@ -209,6 +212,8 @@ pub fn find_anchors(
 }
 
 /// Marks paths of receiver `r` explained by its line of sight (`|x − p_r| + β_r` within `tol`).
+/// A frame whose position is not finite is skipped (training passes the untrusted frames so,
+/// [`crate::start`]).
 pub fn mark_los(
     ps: &PathSets,
     r: usize,
@@ -247,5 +252,42 @@ mod tests {
         for k in 0..3 {
             assert!((s[k] - v[k]).abs() < 1e-9);
         }
+    }
+
+    /// Frames without a finite position take no part: their paths are not marked, and an
+    /// image only they would support is not found, while the frames with positions give the
+    /// true image.
+    #[test]
+    fn frames_without_a_position_are_left_out_of_the_search() {
+        let rx = [0.0, 0.0, 3.0];
+        let image = [-4.0, 0.0, 3.0]; // the receiver mirrored in a wall at x = −2
+        let wrong = [30.0, 25.0, 3.0];
+        let n = 400;
+        let mut ps = PathSets::empty(n, 1, 3);
+        let mut pos = Vec::new();
+        for i in 0..n {
+            let a = i as f64 * 0.05;
+            let x = [2.0 + 8.0 * a.cos().abs(), -6.0 + 0.03 * i as f64, 0.0];
+            ps.range_m[i * 3] = dist(&x, &rx);
+            ps.range_m[i * 3 + 1] = dist(&x, &image);
+            // every other frame also carries a path from an image that does not exist
+            if i % 2 == 1 {
+                ps.range_m[i * 3 + 2] = dist(&x, &wrong);
+            }
+            pos.push(if i % 2 == 1 { [f64::NAN; 3] } else { x });
+        }
+        let mut explained = mark_los(&ps, 0, &pos, &rx, 0.0, 0.05);
+        for i in 0..n {
+            assert_eq!(explained[i * 3], i % 2 == 0, "frame {i}");
+        }
+        let search = AnchorSearch {
+            per_receiver: 3,
+            tol_m: 0.05,
+            ..AnchorSearch::default()
+        };
+        let found = find_anchors(&ps, 0, &pos, 0.0, &mut explained, &search);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(dist(&found[0].position, &image) < 0.05, "{found:?}");
+        assert_eq!(found[0].support, n / 2);
     }
 }

@@ -25,7 +25,8 @@ pub struct AnchorInfo {
     pub position: [f64; 3],
     /// 0 for the receiver itself, 1 for a mirror image found in the later paths.
     pub kind: u8,
-    /// Training frames whose paths it explained.
+    /// Training frames whose paths it explained in the anchor search: since the trusted start
+    /// (`TrainConfig::gate_start`), the trusted frames only ([`crate::start`]).
     pub support: usize,
     /// Median power of the paths it explained relative to the link's strongest (dB): the
     /// reflection loss plus the extra spreading loss, as observed. `None` when the anchor
@@ -69,12 +70,15 @@ pub struct TrainMetrics {
     /// saved before it read false. It sets which inlier floor applies.
     #[serde(default)]
     pub multi_frame_paths: bool,
-    /// Share of the training frames the map fit started from as placed by the
-    /// self-calibration, on at least `dims + 1` line-of-sight links ([`crate::start`]); the
-    /// rest started interpolated along their tracks. 1 with `TrainConfig::gate_start` off, and
-    /// 0 in models written before it.
+    /// Share of the training frames the self-calibration placed on at least `dims + 1`
+    /// line-of-sight links ([`crate::start`]). 1 with `TrainConfig::gate_start` off, and 0 in
+    /// models written before it.
     #[serde(default)]
     pub trusted_start_fraction: f64,
+    /// Whether the map fit started from those frames alone, the rest interpolated along their
+    /// tracks (false: the gate was off, or too few frames qualified and all were used).
+    #[serde(default)]
+    pub start_gated: bool,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is
@@ -86,6 +90,24 @@ pub const MIN_SELFCAL_INLIERS: f64 = 0.10;
 pub const MIN_SELFCAL_INLIERS_MULTI_FRAME: f64 = 0.30;
 
 impl TrainMetrics {
+    /// How the map fit started, in words ([`crate::start`]).
+    pub fn start_summary(&self) -> String {
+        let pct = 100.0 * self.trusted_start_fraction;
+        if self.start_gated {
+            format!(
+                "map fit started from the {pct:.0} % of frames the self-calibration placed on \
+                 enough line-of-sight links, the rest interpolated along their tracks"
+            )
+        } else if self.trusted_start_fraction < 1.0 {
+            format!(
+                "only {pct:.0} % of frames on enough line-of-sight links, so the map fit \
+                 started from every frame as self-calibrated"
+            )
+        } else {
+            "map fit started from every frame as self-calibrated".to_string()
+        }
+    }
+
     /// Reasons, measured without ground truth, to distrust what training learned.
     ///
     /// Why a threshold on the self-calibration's inlier share: everything downstream starts from
@@ -375,6 +397,30 @@ mod tests {
         assert!(m.warnings()[0].contains("below 30 %"), "{:?}", m.warnings());
         m.selfcal_inlier_fraction = 0.534;
         assert!(m.warnings().is_empty());
+    }
+
+    #[test]
+    fn the_start_summary_says_when_too_few_frames_were_trusted() {
+        let mut m = TrainMetrics {
+            trusted_start_fraction: 0.44,
+            start_gated: true,
+            ..TrainMetrics::default()
+        };
+        assert!(m
+            .start_summary()
+            .starts_with("map fit started from the 44 %"));
+        m.start_gated = false;
+        m.trusted_start_fraction = 0.08;
+        assert!(
+            m.start_summary().starts_with("only 8 %"),
+            "{}",
+            m.start_summary()
+        );
+        m.trusted_start_fraction = 1.0;
+        assert_eq!(
+            m.start_summary(),
+            "map fit started from every frame as self-calibrated"
+        );
     }
 
     #[test]

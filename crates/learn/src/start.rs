@@ -7,19 +7,27 @@
 //! Such a frame sits where the walking-speed prior and the late paths' loss left it.
 //!
 //! Measured on the training frames of factory-hall and factory-a-walks-sync (self-calibration
-//! against the truth after a rigid fit, links counted within 0.3 m; reports/learn.md, "Where
-//! the map fit starts"):
+//! against the truth after a rigid fit, links counted within 0.3 m; reports/learn.md, "Trusted
+//! frames start the map fit"):
 //! - frames with 0–1 such links: median error 1.6–2.2 m;
 //! - frames with 2 links: 0.8–1.2 m;
 //! - frames with 3–4 links: 0.41–0.78 m.
 //!
 //! Started from all of them, the virtual-anchor search and the joint map fit settle in a wrong
-//! minimum. From the truth they would reach half today's error.
+//! minimum. Started from the truth they reach half the held-out error (reports/learn.md, "Where
+//! the map fit starts").
 //!
 //! So the frames with too few links are *untrusted*. They start the map fit interpolated in
 //! time between the trusted frames of their track. They stay out of the anchor search, and
 //! their paths count only in the map fit's later steps, once the trusted frames have set the
-//! map.
+//! map. Labelled frames held fixed are always trusted; with fewer than a minimum share of
+//! trusted frames, every frame is used as before.
+//!
+//! Limits: the interpolation assumes a walk. Frames before a track's first or after its last
+//! trusted frame are all put at that frame, however long the gap, and a recording of unrelated
+//! points on one track id would get straight lines between them. The anchor search then counts
+//! an anchor's support among the trusted frames only, so its minimum support is a share of
+//! those.
 
 use crate::geometry::dist;
 
@@ -49,15 +57,22 @@ pub fn los_links(
         .collect()
 }
 
+/// Which frames the map fit trusts ([`trust`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trust {
+    /// Per frame: trusted (every frame when `gated` is false).
+    pub trusted: Vec<bool>,
+    /// Share of frames with at least `min_links` links or pinned, whether or not that was
+    /// enough to gate.
+    pub share: f64,
+    /// Whether the untrusted frames were set apart (false: too few qualified, all are used).
+    pub gated: bool,
+}
+
 /// Which frames to trust: at least `min_links` line-of-sight links, or held fixed (`pinned`,
-/// labelled frames). None when fewer than `min_share` of the frames qualify: then there is no
-/// core to start from, and every frame is used as it is.
-pub fn trusted(
-    links: &[usize],
-    min_links: usize,
-    pinned: &[usize],
-    min_share: f64,
-) -> Option<Vec<bool>> {
+/// labelled frames). When fewer than `min_share` of the frames qualify there is no core to
+/// start from, and every frame is trusted as it is.
+pub fn trust(links: &[usize], min_links: usize, pinned: &[usize], min_share: f64) -> Trust {
     let mut ok: Vec<bool> = links.iter().map(|&k| k >= min_links).collect();
     for &p in pinned {
         if let Some(o) = ok.get_mut(p) {
@@ -65,7 +80,12 @@ pub fn trusted(
         }
     }
     let share = ok.iter().filter(|&&o| o).count() as f64 / ok.len().max(1) as f64;
-    (share >= min_share).then_some(ok)
+    let gated = share >= min_share;
+    Trust {
+        trusted: if gated { ok } else { vec![true; links.len()] },
+        share,
+        gated,
+    }
 }
 
 /// Moves every untrusted frame to the straight line between the nearest trusted frames of its
@@ -138,28 +158,33 @@ mod tests {
     }
 
     #[test]
-    fn pinned_frames_are_trusted_and_too_few_trusted_frames_give_none() {
+    fn pinned_frames_are_trusted_and_too_few_trusted_frames_trust_all() {
         let links = [3, 2, 1, 4];
+        let t = trust(&links, 3, &[2], 0.5);
+        assert_eq!(t.trusted, vec![true, false, true, true]);
+        assert!(t.gated && (t.share - 0.75).abs() < 1e-12);
+        // an out-of-range pin is ignored
         assert_eq!(
-            trusted(&links, 3, &[2], 0.5),
-            Some(vec![true, false, true, true])
+            trust(&links, 3, &[9], 0.5).trusted,
+            vec![true, false, false, true]
         );
-        assert_eq!(trusted(&links, 3, &[], 0.75), None);
-        assert_eq!(
-            trusted(&links, 3, &[], 0.5),
-            Some(vec![true, false, false, true])
-        );
+        let few = trust(&links, 3, &[], 0.75);
+        assert_eq!(few.trusted, vec![true; 4]);
+        assert!(!few.gated && (few.share - 0.5).abs() < 1e-12);
     }
 
     /// Untrusted frames land on the line between their track's trusted neighbours (in time,
-    /// not in index order), at a track's ends on the nearest trusted frame, and never borrow
-    /// from another track.
+    /// not in index order), before the first and after the last trusted frame on it, and never
+    /// borrow from another track, even one interleaved with theirs in index and time.
     #[test]
     fn untrusted_frames_are_interpolated_within_their_track() {
-        // track 7: times 0..4 s stored out of order; track 8: one frame, untrusted
-        let t = [0.0, 4.0, 1.0, 3.0, 2.0, 5.0, 0.5];
-        let tracks = [7, 7, 7, 7, 7, 7, 8];
-        let trusted = [true, true, false, false, false, false, false];
+        // track 7: times 0..5 s stored out of order; track 8 interleaved with it, with a
+        // trusted frame of its own far away; track 9: one frame, untrusted
+        let t = [0.5, 4.5, 1.5, 3.5, 2.5, 5.5, 0.0, 1.0, 2.0, 0.7];
+        let tracks = [7, 7, 7, 7, 7, 7, 7, 8, 8, 9];
+        let trusted = [
+            true, true, false, false, false, false, false, true, false, false,
+        ];
         let far = [99.0, 99.0, 99.0];
         let mut p = [
             [0.0, 0.0, 0.0],
@@ -168,15 +193,21 @@ mod tests {
             far,
             far,
             far,
+            far,
+            [-50.0, 50.0, 0.0],
+            far,
             [-5.0, -5.0, 0.0],
         ];
         interpolate_untrusted(&mut p, &trusted, &t, &tracks);
         assert_eq!(p[2], [1.0, 2.0, 0.0]);
         assert_eq!(p[4], [2.0, 4.0, 0.0]);
         assert_eq!(p[3], [3.0, 6.0, 0.0]);
-        // after the last trusted frame: held there
+        // after the last and before the first trusted frame: held at it
         assert_eq!(p[5], [4.0, 8.0, 0.0]);
+        assert_eq!(p[6], [0.0, 0.0, 0.0]);
+        // the interleaved track uses its own trusted frame only
+        assert_eq!(p[8], [-50.0, 50.0, 0.0]);
         // a track without a trusted frame keeps its position
-        assert_eq!(p[6], [-5.0, -5.0, 0.0]);
+        assert_eq!(p[9], [-5.0, -5.0, 0.0]);
     }
 }

@@ -1,8 +1,11 @@
-//! Training: paths → self-calibration → virtual anchors → joint map fit (burn) → encoder.
+//! Training: paths → self-calibration → trusted start → virtual anchors → joint map fit (burn)
+//! → encoder.
 //!
 //! Everything here sees observations only (CSI-derived path sets, timestamps, track ids). The
 //! stages, with the equations in their modules: [`crate::selfcal`] (first-path ranges →
-//! positions, receivers, offsets), [`crate::anchors`] (later paths → mirror images),
+//! positions, receivers, offsets), [`crate::start`] (frames on too few line-of-sight links
+//! interpolated along their tracks and kept out of the next step), [`crate::anchors`] (later
+//! paths → mirror images),
 //! [`crate::nets`] (decoder set loss; positions, anchors, offsets and the augmentation fitted
 //! jointly with Adam, plus a walking-speed prior `Σ relu(|x_{n+1} − x_n| − v_max Δt)²`), then the
 //! encoder is trained through the frozen decoder (set loss + distillation of the fitted
@@ -198,8 +201,9 @@ const TRUST_TOL: f64 = 3.0;
 const MIN_TRUSTED_SHARE: f64 = 0.1;
 
 /// Share of the map fit's steps that see the trusted frames' paths only. Measured with 0.5 and
-/// 1.0 (reports/learn.md, "Where the map fit starts"): 0.5 was better on factory-hall and
-/// within 0.06 m on factory-a-walks-sync.
+/// 1.0, seed 0 (reports/learn.md, "Trusted frames start the map fit"): 0.5 was better on
+/// factory-hall (0.654 / 2.078 against 0.687 / 2.209 m CEP50 / CE95), 1.0 on
+/// factory-a-walks-sync (0.537 / 1.985 against 0.592 / 1.909 m, CE95 the other way).
 const TRUSTED_ONLY_SHARE: f64 = 0.5;
 
 /// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
@@ -513,7 +517,8 @@ fn train_recording_on_pool(
             LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
         })?;
     let mut pos = cal.positions.clone();
-    // frames without enough observations: nearest located frame in time
+    // frames without enough observations: the previous located frame in index order (the
+    // trusted start below moves them along their own track where it can)
     let mut last: Option<[f64; 3]> = pos.iter().copied().find(|p| p[0].is_finite());
     for p in pos.iter_mut() {
         if p[0].is_finite() {
@@ -528,35 +533,47 @@ fn train_recording_on_pool(
         ));
     }
 
-    // Which self-calibrated frames the map fit starts from (`crate::start`).
-    let pinned: Vec<usize> = pins.iter().map(|&(k, _)| k).collect();
-    let trust = if cfg.gate_start {
-        let links = start::los_links(
-            &ps.first_m,
-            &pos,
-            &cal.receivers,
-            &cal.offsets_m,
-            TRUST_TOL * cfg.delta_m,
-        );
-        start::trusted(&links, dims + 1, &pinned, MIN_TRUSTED_SHARE)
-    } else {
-        None
-    };
-    let trust = trust.unwrap_or_else(|| vec![true; nt]);
-    start::interpolate_untrusted(&mut pos, &trust, &t_train, &k_train);
-    let trusted_fraction = trust.iter().filter(|&&t| t).count() as f64 / nt.max(1) as f64;
-    // the anchor search sees the trusted frames only (an unknown position is left out)
-    let pos_anchor: Vec<[f64; 3]> = pos
-        .iter()
-        .zip(&trust)
-        .map(|(&p, &t)| if t { p } else { [f64::NAN; 3] })
-        .collect();
-
     progress(Progress::Snapshot {
         stage: "self-calibration",
         frames: train_idx.clone(),
         positions: pos.clone(),
     });
+
+    // Which self-calibrated frames the map fit starts from (`crate::start`). Links are counted
+    // at the self-calibration's own positions: a frame it could not place has none.
+    let pinned: Vec<usize> = pins.iter().map(|&(k, _)| k).collect();
+    let trust = if cfg.gate_start {
+        let links = start::los_links(
+            &ps.first_m,
+            &cal.positions,
+            &cal.receivers,
+            &cal.offsets_m,
+            TRUST_TOL * cfg.delta_m,
+        );
+        start::trust(&links, dims + 1, &pinned, MIN_TRUSTED_SHARE)
+    } else {
+        start::Trust {
+            trusted: vec![true; nt],
+            share: 1.0,
+            gated: false,
+        }
+    };
+    let trusted = &trust.trusted;
+    start::interpolate_untrusted(&mut pos, trusted, &t_train, &k_train);
+    if trust.gated {
+        progress(Progress::Snapshot {
+            stage: "trusted start",
+            frames: train_idx.clone(),
+            positions: pos.clone(),
+        });
+    }
+    // the anchor search sees the trusted frames only (`mark_los` and `find_anchors` skip a
+    // frame whose position is not finite)
+    let pos_anchor: Vec<[f64; 3]> = pos
+        .iter()
+        .zip(trusted)
+        .map(|(&p, &t)| if t { p } else { [f64::NAN; 3] })
+        .collect();
     // 2. Virtual anchors per receiver.
     progress(Progress::Stage("virtual anchors"));
     let m_slots = 1 + cfg.mirrors;
@@ -615,7 +632,7 @@ fn train_recording_on_pool(
     let amask = anchor_mask(&valid, nr, m_slots, &device);
     // the trusted frames' paths alone for the first steps (`crate::start`)
     let trusted_mask: Tensor<3> = {
-        let m: Vec<f32> = trust
+        let m: Vec<f32> = trusted
             .iter()
             .flat_map(|&t| std::iter::repeat_n(if t { 1.0f32 } else { 0.0 }, nr * pmax))
             .collect();
@@ -655,6 +672,7 @@ fn train_recording_on_pool(
         let aug = if frac < 0.5 { 0.0 } else { cfg.aug_scale_m };
         let x = fit.latent.rows(idx_all.clone());
         let pred = fit.decoder.forward(x, m_slots, aug);
+        // (TRUSTED_ONLY_SHARE and the augmentation's start share the same half-way point)
         let mask = if frac < TRUSTED_ONLY_SHARE {
             obs_mask.clone() * trusted_mask.clone()
         } else {
@@ -876,7 +894,8 @@ fn train_recording_on_pool(
             seconds: 0.0,
             labels_pinned: pins.len(),
             multi_frame_paths: rec.paths.snapshots.iter().any(|&k| k > 1),
-            trusted_start_fraction: trusted_fraction,
+            trusted_start_fraction: trust.share,
+            start_gated: trust.gated,
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
