@@ -197,7 +197,7 @@ pub const MIN_FINE_TUNE_LABELS: usize = 10;
 /// set-loss scales (`TrainConfig::delta_m`) of its predicted range ([`crate::start`]).
 const TRUST_TOL: f64 = 3.0;
 
-/// Below this share of trusted frames there is no core to start from ([`start::trusted`]).
+/// Below this share of trusted frames there is no core to start from ([`start::trust`]).
 const MIN_TRUSTED_SHARE: f64 = 0.1;
 
 /// Share of the map fit's steps that see the trusted frames' paths only. Measured with 0.5 and
