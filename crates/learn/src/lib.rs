@@ -19,6 +19,7 @@ pub mod model;
 pub mod nets;
 pub mod refine;
 pub mod refine_unsynced;
+pub mod relocate;
 pub mod selfcal;
 pub mod start;
 pub mod track;

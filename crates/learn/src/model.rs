@@ -79,6 +79,10 @@ pub struct TrainMetrics {
     /// tracks (false: the gate was off, or too few frames qualified and all were used).
     #[serde(default)]
     pub start_gated: bool,
+    /// Untrusted frames that the search along their tracks on the first map moved off the
+    /// interpolated line (more than 0.25 m; [`crate::relocate`]). 0 when it did not run.
+    #[serde(default)]
+    pub start_relocated: usize,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is
@@ -93,7 +97,14 @@ impl TrainMetrics {
     /// How the map fit started, in words ([`crate::start`]).
     pub fn start_summary(&self) -> String {
         let pct = 100.0 * self.trusted_start_fraction;
-        if self.start_gated {
+        if self.start_gated && self.start_relocated > 0 {
+            format!(
+                "map fit started from the {pct:.0} % of frames the self-calibration placed on \
+                 enough line-of-sight links, the rest placed along their tracks on the first map \
+                 ({} moved off the line between trusted frames)",
+                self.start_relocated
+            )
+        } else if self.start_gated {
             format!(
                 "map fit started from the {pct:.0} % of frames the self-calibration placed on \
                  enough line-of-sight links, the rest interpolated along their tracks"
@@ -409,6 +420,17 @@ mod tests {
         assert!(m
             .start_summary()
             .starts_with("map fit started from the 44 %"));
+        assert!(m
+            .start_summary()
+            .ends_with("interpolated along their tracks"));
+        m.start_relocated = 120;
+        assert!(
+            m.start_summary()
+                .ends_with("on the first map (120 moved off the line between trusted frames)"),
+            "{}",
+            m.start_summary()
+        );
+        m.start_relocated = 0;
         m.start_gated = false;
         m.trusted_start_fraction = 0.08;
         assert!(

@@ -34,6 +34,7 @@ use crate::model::{
     AnchorInfo, Model, ModelMeta, ReceiverMap, TrainMetrics, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
+use crate::relocate::{relocate_untrusted, Relocation};
 use crate::selfcal::{self_calibrate_with_labels, Motion, SelfCalConfig};
 use crate::start;
 
@@ -97,6 +98,12 @@ pub struct TrainConfig {
     /// before it have false.
     #[serde(default)]
     pub gate_start: bool,
+    /// With the start gated, the untrusted frames are then placed on the first map (receivers
+    /// and the anchors found from the trusted frames) by a search along their tracks
+    /// ([`crate::relocate`]) instead of the straight line between trusted frames. Models written
+    /// before it have false.
+    #[serde(default)]
+    pub relocate_start: bool,
 }
 
 fn one() -> usize {
@@ -127,6 +134,7 @@ impl Default for TrainConfig {
             members: 5,
             site_radius: 1.5,
             gate_start: true,
+            relocate_start: true,
         }
     }
 }
@@ -577,50 +585,49 @@ fn train_recording_on_pool(
     // 2. Virtual anchors per receiver.
     progress(Progress::Stage("virtual anchors"));
     let m_slots = 1 + cfg.mirrors;
-    let mut slots = vec![[0.0; 3]; nr * m_slots];
-    let mut valid = vec![false; nr * m_slots];
-    let mut support = vec![0usize; nr * m_slots];
     let tol = (3.0 * cal.inlier_rms_m).clamp(0.05, 0.3);
-    for r in 0..nr {
-        slots[r * m_slots] = cal.receivers[r];
-        valid[r * m_slots] = true;
-        let mut explained = mark_los(
-            &ps,
-            r,
-            &pos_anchor,
-            &cal.receivers[r],
-            cal.offsets_m[r],
-            tol,
-        );
-        support[r * m_slots] = (0..nt)
-            .filter(|&i| (0..pmax).any(|k| explained[i * pmax + k]))
-            .count();
-        let search = AnchorSearch {
-            per_receiver: cfg.mirrors,
-            tol_m: tol,
-            seed: cfg.seed,
-            ..AnchorSearch::default()
+    let (mut slots, valid, support) = virtual_anchors(
+        &ps,
+        &pos_anchor,
+        &cal.receivers,
+        &cal.offsets_m,
+        tol,
+        cfg,
+        progress,
+    );
+
+    // Untrusted frames onto the first map, along their tracks (`crate::relocate`).
+    let mut relocated = 0;
+    if trust.gated && cfg.relocate_start {
+        progress(Progress::Stage("relocated start"));
+        let view = crate::refine::MapView {
+            anchors: &slots,
+            valid: &valid,
+            per_receiver: m_slots,
+            offsets_m: &cal.offsets_m,
         };
-        for (k, a) in find_anchors(
+        let rel = Relocation {
+            max_speed_mps: cfg.max_speed_mps,
+            ..Relocation::default()
+        };
+        let [lo, hi] = xy_extent(&pos);
+        let starts = grid_starts(lo, hi, rel.grid_m, rel.max_starts, 0.0);
+        relocated = relocate_untrusted(
             &ps,
-            r,
-            &pos_anchor,
-            cal.offsets_m[r],
-            &mut explained,
-            &search,
-        )
-        .into_iter()
-        .enumerate()
-        {
-            slots[r * m_slots + 1 + k] = a.position;
-            valid[r * m_slots + 1 + k] = true;
-            support[r * m_slots + 1 + k] = a.support;
-        }
-        progress(Progress::Step {
-            stage: "virtual anchors",
-            step: r + 1,
-            total: nr,
-            loss: f64::NAN,
+            &view,
+            &mut pos,
+            trusted,
+            &t_train,
+            &k_train,
+            &starts,
+            dims,
+            cfg.delta_m,
+            &rel,
+        );
+        progress(Progress::Snapshot {
+            stage: "relocated start",
+            frames: train_idx.clone(),
+            positions: pos.clone(),
         });
     }
 
@@ -896,6 +903,7 @@ fn train_recording_on_pool(
             multi_frame_paths: rec.paths.snapshots.iter().any(|&k| k > 1),
             trusted_start_fraction: trust.share,
             start_gated: trust.gated,
+            start_relocated: relocated,
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
@@ -913,6 +921,54 @@ fn train_recording_on_pool(
         },
         pos,
     ))
+}
+
+/// The virtual anchors of every receiver: the receiver itself (slot 0) and up to `cfg.mirrors`
+/// mirror images found by RANSAC in the later paths ([`find_anchors`]) at positions `pos`
+/// (frames with a non-finite position are skipped). Returns slots, validity and support.
+fn virtual_anchors(
+    ps: &PathSets,
+    pos: &[[f64; 3]],
+    receivers: &[[f64; 3]],
+    offsets_m: &[f64],
+    tol: f64,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> (Vec<[f64; 3]>, Vec<bool>, Vec<usize>) {
+    let (nr, pmax, nt) = (ps.n_receivers, ps.max_paths, ps.n_frames);
+    let m_slots = 1 + cfg.mirrors;
+    let mut slots = vec![[0.0; 3]; nr * m_slots];
+    let mut valid = vec![false; nr * m_slots];
+    let mut support = vec![0usize; nr * m_slots];
+    for r in 0..nr {
+        slots[r * m_slots] = receivers[r];
+        valid[r * m_slots] = true;
+        let mut explained = mark_los(ps, r, pos, &receivers[r], offsets_m[r], tol);
+        support[r * m_slots] = (0..nt)
+            .filter(|&i| (0..pmax).any(|k| explained[i * pmax + k]))
+            .count();
+        let search = AnchorSearch {
+            per_receiver: cfg.mirrors,
+            tol_m: tol,
+            seed: cfg.seed,
+            ..AnchorSearch::default()
+        };
+        for (k, a) in find_anchors(ps, r, pos, offsets_m[r], &mut explained, &search)
+            .into_iter()
+            .enumerate()
+        {
+            slots[r * m_slots + 1 + k] = a.position;
+            valid[r * m_slots + 1 + k] = true;
+            support[r * m_slots + 1 + k] = a.support;
+        }
+        progress(Progress::Step {
+            stage: "virtual anchors",
+            step: r + 1,
+            total: nr,
+            loss: f64::NAN,
+        });
+    }
+    (slots, valid, support)
 }
 
 /// The horizontal box `[min, max]` of some positions (m).

@@ -1,0 +1,322 @@
+//! Untrusted frames placed on the first map: a search along each track over the per-frame
+//! cost's minima.
+//!
+//! The trusted start ([`crate::start`]) puts a frame the self-calibration could not determine
+//! on the straight line, in time, between its track's trusted neighbours. Untrusted frames come
+//! in patches of seconds, and a walk turns inside them. Once the virtual anchors are found from
+//! the trusted frames, the map can place those frames from *all* their paths
+//! ([`crate::refine`]), but one frame's cost has several minima (a path matched to the wrong
+//! anchor), and a local solve from the straight line keeps the line's error.
+//!
+//! So each untrusted frame gets candidates: the minima reached from its interpolated position
+//! and from a horizontal grid of starts, each with its robust cost `c`. Trusted frames keep
+//! their one position. Along a track, the sequence of candidates minimising
+//!
+//! ```text
+//!   Σ_n c_n / δ²  +  Σ_n (max(0, |x_{n+1} − x_n| − v_max Δt) / s)²
+//! ```
+//!
+//! is found by dynamic programming (Viterbi): the path cost in units of the Cauchy scale's
+//! `δ²` (an outlier path costs a few units) plus the walking-speed prior of the
+//! self-calibration, made quadratic with scale `s`. Frames more than `max_gap_s` apart do not
+//! constrain each other.
+
+use crate::features::PathSets;
+use crate::refine::{refine_frame, MapView};
+
+/// Settings of the search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Relocation {
+    /// Spacing of the grid of starts (m), as the locators' basin search ([`crate::ambiguity`]).
+    pub grid_m: f64,
+    /// At most this many starts (a wider box gets a coarser grid).
+    pub max_starts: usize,
+    /// Gauss–Newton iterations per start.
+    pub iterations: usize,
+    /// Minima closer than this (m, horizontal) are one candidate (the cheaper is kept).
+    pub merge_m: f64,
+    /// At most this many candidates per frame, the cheapest.
+    pub max_candidates: usize,
+    /// Scale `s` (m) of the speed excess in the motion term.
+    pub motion_scale_m: f64,
+    /// Walking speed (m/s) the motion term allows for free.
+    pub max_speed_mps: f64,
+    /// Consecutive frames further apart in time (s) are not linked.
+    pub max_gap_s: f64,
+}
+
+impl Default for Relocation {
+    fn default() -> Self {
+        Self {
+            grid_m: 2.5,
+            max_starts: 256,
+            iterations: 8,
+            merge_m: 0.25,
+            max_candidates: 12,
+            motion_scale_m: 0.3,
+            max_speed_mps: 2.0,
+            max_gap_s: 2.0,
+        }
+    }
+}
+
+/// One frame's candidate positions and their costs (dimensionless, `c / δ²`).
+#[allow(clippy::too_many_arguments)]
+fn candidates(
+    ps: &PathSets,
+    n: usize,
+    map: &MapView,
+    x0: [f64; 3],
+    starts: &[[f64; 3]],
+    dims: usize,
+    delta: f64,
+    rel: &Relocation,
+) -> Vec<([f64; 3], f64)> {
+    let mut found: Vec<([f64; 3], f64)> = Vec::with_capacity(starts.len() + 1);
+    let from = std::iter::once(x0).chain(starts.iter().map(|s| [s[0], s[1], x0[2]]));
+    for s in from {
+        let (x, c, _) = refine_frame(ps, n, map, s, dims, delta, rel.iterations);
+        if !(c.is_finite() && x.iter().all(|v| v.is_finite())) {
+            continue;
+        }
+        let u = c / (delta * delta);
+        match found
+            .iter_mut()
+            .find(|(y, _)| (y[0] - x[0]).hypot(y[1] - x[1]) < rel.merge_m)
+        {
+            Some(f) if u < f.1 => *f = (x, u),
+            Some(_) => {}
+            None => found.push((x, u)),
+        }
+    }
+    found.sort_by(|a, b| a.1.total_cmp(&b.1));
+    found.truncate(rel.max_candidates.max(1));
+    if found.is_empty() {
+        found.push((x0, 0.0));
+    }
+    found
+}
+
+/// Moves the untrusted frames of every track to the best sequence of their cost minima (module
+/// docs). `ps` holds the same frames as `positions`; trusted frames do not move. Returns how
+/// many frames moved by more than `merge_m`.
+#[allow(clippy::too_many_arguments)]
+pub fn relocate_untrusted(
+    ps: &PathSets,
+    map: &MapView,
+    positions: &mut [[f64; 3]],
+    trusted: &[bool],
+    timestamps: &[f64],
+    track_ids: &[i32],
+    starts: &[[f64; 3]],
+    dims: usize,
+    delta: f64,
+    rel: &Relocation,
+) -> usize {
+    let mut tracks: Vec<i32> = track_ids.to_vec();
+    tracks.sort_unstable();
+    tracks.dedup();
+    let mut moved = 0;
+    for t in tracks {
+        let mut idx: Vec<usize> = (0..positions.len())
+            .filter(|&i| track_ids[i] == t)
+            .collect();
+        idx.sort_by(|&a, &b| timestamps[a].total_cmp(&timestamps[b]));
+        if idx.iter().all(|&i| trusted[i]) {
+            continue;
+        }
+        let cands: Vec<Vec<([f64; 3], f64)>> = idx
+            .iter()
+            .map(|&i| {
+                if trusted[i] || !positions[i][0].is_finite() {
+                    vec![(positions[i], 0.0)]
+                } else {
+                    candidates(ps, i, map, positions[i], starts, dims, delta, rel)
+                }
+            })
+            .collect();
+        let best = viterbi(&idx, &cands, timestamps, rel);
+        for (j, &i) in idx.iter().enumerate() {
+            let x = cands[j][best[j]].0;
+            if (x[0] - positions[i][0]).hypot(x[1] - positions[i][1]) > rel.merge_m {
+                moved += 1;
+            }
+            positions[i] = x;
+        }
+    }
+    moved
+}
+
+/// The candidate index per frame of the cheapest sequence (module docs).
+fn viterbi(
+    idx: &[usize],
+    cands: &[Vec<([f64; 3], f64)>],
+    timestamps: &[f64],
+    rel: &Relocation,
+) -> Vec<usize> {
+    let n = idx.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut acc: Vec<f64> = cands[0].iter().map(|c| c.1).collect();
+    let mut back: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for j in 1..n {
+        let dt = timestamps[idx[j]] - timestamps[idx[j - 1]];
+        let linked = dt >= 0.0 && dt <= rel.max_gap_s;
+        let free = rel.max_speed_mps * dt.max(0.0);
+        let mut next = Vec::with_capacity(cands[j].len());
+        let mut from = Vec::with_capacity(cands[j].len());
+        for (x, u) in &cands[j] {
+            let (mut bc, mut bk) = (f64::INFINITY, 0);
+            for (k, (y, _)) in cands[j - 1].iter().enumerate() {
+                let step = if linked {
+                    let ex = ((x[0] - y[0]).hypot(x[1] - y[1]) - free).max(0.0);
+                    (ex / rel.motion_scale_m).powi(2)
+                } else {
+                    0.0
+                };
+                let c = acc[k] + step;
+                if c < bc {
+                    (bc, bk) = (c, k);
+                }
+            }
+            next.push(bc + u);
+            from.push(bk);
+        }
+        acc = next;
+        back[j] = from;
+    }
+    let mut best = vec![0; n];
+    best[n - 1] = acc
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(k, _)| k);
+    for j in (1..n).rev() {
+        best[j - 1] = back[j][best[j]];
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ambiguity::grid_starts;
+    use crate::geometry::dist;
+
+    /// Four receivers and their images in the four walls of a 20 m × 15 m hall.
+    fn hall_map() -> (Vec<[f64; 3]>, usize) {
+        let rxs = [
+            [1.0, 1.0, 4.0],
+            [19.0, 1.5, 4.5],
+            [18.5, 14.0, 4.0],
+            [1.5, 13.0, 4.5],
+        ];
+        let mut anchors = Vec::new();
+        for r in rxs {
+            anchors.push(r);
+            anchors.push([-r[0], r[1], r[2]]);
+            anchors.push([40.0 - r[0], r[1], r[2]]);
+            anchors.push([r[0], -r[1], r[2]]);
+            anchors.push([r[0], 30.0 - r[1], r[2]]);
+        }
+        (anchors, 5)
+    }
+
+    /// Noise-free path sets: every anchor's range, sorted, the direct one as the first path.
+    fn paths(truth: &[[f64; 3]], anchors: &[[f64; 3]], m: usize) -> PathSets {
+        let nr = anchors.len() / m;
+        let mut ps = PathSets::empty(truth.len(), nr, m);
+        for (n, x) in truth.iter().enumerate() {
+            for r in 0..nr {
+                let mut d: Vec<f64> = (0..m).map(|k| dist(x, &anchors[r * m + k])).collect();
+                ps.first_m[n * nr + r] = d[0];
+                d.sort_by(f64::total_cmp);
+                ps.range_m[(n * nr + r) * m..(n * nr + r + 1) * m].copy_from_slice(&d);
+            }
+        }
+        ps
+    }
+
+    /// An L-shaped walk at 1 m/s whose frames near the corner are untrusted: the straight line
+    /// between their trusted neighbours cuts the corner by up to 2.8 m, and the search along the
+    /// track puts them back on the walk.
+    #[test]
+    fn untrusted_frames_round_the_corner_the_line_cut() {
+        let (anchors, m) = hall_map();
+        let mut truth = Vec::new();
+        for i in 0..=120 {
+            truth.push([3.0 + 0.1 * i as f64, 3.0, 1.2]);
+        }
+        for i in 1..=90 {
+            truth.push([15.0, 3.0 + 0.1 * i as f64, 1.2]);
+        }
+        let n = truth.len();
+        let ts: Vec<f64> = (0..n).map(|i| 0.1 * i as f64).collect();
+        let tracks = vec![0; n];
+        let ps = paths(&truth, &anchors, m);
+        let trusted: Vec<bool> = truth
+            .iter()
+            .map(|x| (x[0] - 15.0).hypot(x[1] - 3.0) > 4.0)
+            .collect();
+        let mut pos = truth.clone();
+        crate::start::interpolate_untrusted(&mut pos, &trusted, &ts, &tracks);
+        let worst = |pos: &[[f64; 3]]| {
+            (0..n)
+                .map(|i| (pos[i][0] - truth[i][0]).hypot(pos[i][1] - truth[i][1]))
+                .fold(0.0, f64::max)
+        };
+        assert!(
+            worst(&pos) > 2.5,
+            "the line cuts the corner: {}",
+            worst(&pos)
+        );
+        let valid = vec![true; anchors.len()];
+        let offsets = vec![0.0; 4];
+        let map = MapView {
+            anchors: &anchors,
+            valid: &valid,
+            per_receiver: m,
+            offsets_m: &offsets,
+        };
+        let starts = grid_starts([0.0, 0.0], [20.0, 15.0], 2.5, 256, 1.2);
+        let moved = relocate_untrusted(
+            &ps,
+            &map,
+            &mut pos,
+            &trusted,
+            &ts,
+            &tracks,
+            &starts,
+            2,
+            0.1,
+            &Relocation::default(),
+        );
+        assert!(worst(&pos) < 0.01, "worst error {}", worst(&pos));
+        assert!(moved > 20, "{moved}");
+        // trusted frames did not move
+        for i in (0..n).filter(|&i| trusted[i]) {
+            assert_eq!(pos[i], truth[i]);
+        }
+    }
+
+    /// One frame whose cheapest minimum lies 5 m off the walk: the sequence keeps the walk, and
+    /// without the motion term the frame would jump.
+    #[test]
+    fn the_motion_term_keeps_a_frame_on_its_walk() {
+        let idx: Vec<usize> = (0..5).collect();
+        let ts: Vec<f64> = (0..5).map(|i| 0.1 * i as f64).collect();
+        let on = |i: usize| [0.1 * i as f64, 0.0, 0.0];
+        let mut cands: Vec<Vec<([f64; 3], f64)>> = (0..5)
+            .map(|i| vec![(on(i), 1.0), ([0.1 * i as f64, 5.0, 0.0], 3.0)])
+            .collect();
+        cands[2] = vec![([0.2, 5.0, 0.0], 0.5), (on(2), 2.0)];
+        let rel = Relocation::default();
+        assert_eq!(viterbi(&idx, &cands, &ts, &rel), vec![0, 0, 1, 0, 0]);
+        let free = Relocation {
+            max_speed_mps: 1e3,
+            ..rel
+        };
+        assert_eq!(viterbi(&idx, &cands, &ts, &free), vec![0, 0, 0, 0, 0]);
+    }
+}
