@@ -1,5 +1,5 @@
-//! Training: paths → self-calibration → trusted start → virtual anchors → joint map fit (burn)
-//! → encoder.
+//! Training: paths → self-calibration → trusted start → virtual anchors → relocated start →
+//! joint map fit (burn) → encoder.
 //!
 //! Everything here sees observations only (CSI-derived path sets, timestamps, track ids). The
 //! stages, with the equations in their modules: [`crate::selfcal`] (first-path ranges →
