@@ -3,8 +3,8 @@
 //! Pipeline (design.md §2): per-frame path features (rfloc-dsp) → TOA self-calibration of the
 //! first-path ranges (positions, receivers and offsets up to an isometry) → a start for the map
 //! fit from the frames the self-calibration placed on enough line-of-sight links → virtual anchors
-//! (mirror images) found in the later paths → the other frames placed on that first map along
-//! their tracks → a physics decoder in burn with learnable anchors,
+//! (mirror images) found in the later paths → every frame placed on that first map along its
+//! track → a physics decoder in burn with learnable anchors,
 //! offsets, reflection losses and a neural augmentation, trained jointly with an MLP encoder →
 //! a versioned model artifact that locates new frames (encoder + analysis-by-synthesis refinement).
 

@@ -79,8 +79,8 @@ pub struct TrainMetrics {
     /// tracks (false: the gate was off, or too few frames qualified and all were used).
     #[serde(default)]
     pub start_gated: bool,
-    /// Untrusted frames that the search along their tracks on the first map moved off the
-    /// interpolated line (more than 0.25 m; [`crate::relocate`]). 0 when it did not run.
+    /// Training frames that the search along their tracks on the first map moved by more than
+    /// 0.25 m from the trusted start ([`crate::relocate`]). 0 when it did not run.
     #[serde(default)]
     pub start_relocated: usize,
 }
@@ -100,8 +100,8 @@ impl TrainMetrics {
         if self.start_gated && self.start_relocated > 0 {
             format!(
                 "map fit started from the {pct:.0} % of frames the self-calibration placed on \
-                 enough line-of-sight links, the rest placed along their tracks on the first map \
-                 ({} moved off the line between trusted frames)",
+                 enough line-of-sight links, then every frame placed along its track on the map \
+                 those frames gave ({} moved)",
                 self.start_relocated
             )
         } else if self.start_gated {
@@ -426,7 +426,7 @@ mod tests {
         m.start_relocated = 120;
         assert!(
             m.start_summary()
-                .ends_with("on the first map (120 moved off the line between trusted frames)"),
+                .ends_with("on the map those frames gave (120 moved)"),
             "{}",
             m.start_summary()
         );

@@ -18,9 +18,9 @@
 //! the map fit starts").
 //!
 //! So the frames with too few links are *untrusted*. They are interpolated in time between the
-//! trusted frames of their track, and then (`TrainConfig::relocate_start`) placed on the map
-//! the trusted frames give, along their tracks ([`crate::relocate`]). They stay out of the
-//! anchor search, and
+//! trusted frames of their track, and then (`TrainConfig::relocate_start`) every frame is placed
+//! on the map the trusted frames give, along its track ([`crate::relocate`]). They stay out of
+//! the anchor search, and
 //! their paths count only in the map fit's later steps, once the trusted frames have set the
 //! map. Labelled frames held fixed are always trusted; with fewer than a minimum share of
 //! trusted frames, every frame is used as before.

@@ -34,7 +34,7 @@ use crate::model::{
     AnchorInfo, Model, ModelMeta, ReceiverMap, TrainMetrics, MODEL_FORMAT, MODEL_VERSION,
 };
 use crate::nets::{pad3, set_loss, Decoder, Encoder, Latent};
-use crate::relocate::{relocate_untrusted, Relocation};
+use crate::relocate::{relocate_tracks, Relocation};
 use crate::selfcal::{self_calibrate_with_labels, Motion, SelfCalConfig};
 use crate::start;
 
@@ -98,10 +98,11 @@ pub struct TrainConfig {
     /// before it have false.
     #[serde(default)]
     pub gate_start: bool,
-    /// With the start gated, the untrusted frames are then placed on the first map (receivers
-    /// and the anchors found from the trusted frames) by a search along their tracks
-    /// ([`crate::relocate`]) instead of the straight line between trusted frames. Models written
-    /// before it have false.
+    /// With the start gated, every frame (but labelled ones held fixed) is then placed on the
+    /// first map (the receivers and the anchors found from the trusted frames) by a search along
+    /// its track ([`crate::relocate`]): the map fit starts from there instead of from the
+    /// self-calibration and the straight lines between trusted frames. Models written before it
+    /// have false.
     #[serde(default)]
     pub relocate_start: bool,
 }
@@ -596,7 +597,7 @@ fn train_recording_on_pool(
         progress,
     );
 
-    // Untrusted frames onto the first map, along their tracks (`crate::relocate`).
+    // Every frame onto the first map, along its track (`crate::relocate`).
     let mut relocated = 0;
     if trust.gated && cfg.relocate_start {
         progress(Progress::Stage("relocated start"));
@@ -612,11 +613,13 @@ fn train_recording_on_pool(
         };
         let [lo, hi] = xy_extent(&pos);
         let starts = grid_starts(lo, hi, rel.grid_m, rel.max_starts, 0.0);
-        relocated = relocate_untrusted(
+        // every frame but the labelled ones held fixed (fine-tuning)
+        let fixed: Vec<bool> = (0..nt).map(|i| pinned.contains(&i)).collect();
+        relocated = relocate_tracks(
             &ps,
             &view,
             &mut pos,
-            trusted,
+            &fixed,
             &t_train,
             &k_train,
             &starts,
