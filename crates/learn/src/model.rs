@@ -76,13 +76,15 @@ pub struct TrainMetrics {
     #[serde(default)]
     pub trusted_start_fraction: f64,
     /// Whether the map fit started from those frames alone, the rest interpolated along their
-    /// tracks (false: the gate was off, or too few frames qualified and all were used).
+    /// tracks and then, with `TrainConfig::relocate_start`, every frame placed on the first map
+    /// (false: the gate was off, or too few frames qualified and all were used).
     #[serde(default)]
     pub start_gated: bool,
     /// Training frames that the search along their tracks on the first map moved by more than
-    /// 0.25 m from the trusted start ([`crate::relocate`]). 0 when it did not run.
+    /// 0.25 m from the trusted start ([`crate::relocate`]); `None` when it did not run (off, or
+    /// the start not gated) and in models written before it.
     #[serde(default)]
-    pub start_relocated: usize,
+    pub start_relocated: Option<usize>,
 }
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is
@@ -97,12 +99,11 @@ impl TrainMetrics {
     /// How the map fit started, in words ([`crate::start`]).
     pub fn start_summary(&self) -> String {
         let pct = 100.0 * self.trusted_start_fraction;
-        if self.start_gated && self.start_relocated > 0 {
+        if let (true, Some(moved)) = (self.start_gated, self.start_relocated) {
             format!(
                 "map fit started from the {pct:.0} % of frames the self-calibration placed on \
                  enough line-of-sight links, then every frame placed along its track on the map \
-                 those frames gave ({} moved)",
-                self.start_relocated
+                 those frames gave ({moved} moved)"
             )
         } else if self.start_gated {
             format!(
@@ -391,6 +392,24 @@ impl Model {
 mod tests {
     use super::*;
 
+    /// Models written before the relocated start lack both fields: they read as "did not run".
+    #[test]
+    fn models_from_before_the_relocated_start_still_read() {
+        let mut metrics = serde_json::to_value(TrainMetrics {
+            start_relocated: Some(3),
+            ..TrainMetrics::default()
+        })
+        .unwrap();
+        metrics.as_object_mut().unwrap().remove("start_relocated");
+        let back: TrainMetrics = serde_json::from_value(metrics).unwrap();
+        assert_eq!(back.start_relocated, None);
+        let mut cfg = serde_json::to_value(crate::TrainConfig::default()).unwrap();
+        assert_eq!(cfg["relocate_start"], true);
+        cfg.as_object_mut().unwrap().remove("relocate_start");
+        let back: crate::TrainConfig = serde_json::from_value(cfg).unwrap();
+        assert!(!back.relocate_start);
+    }
+
     #[test]
     fn a_collapsed_self_calibration_is_flagged_and_a_healthy_one_is_not() {
         let mut m = TrainMetrics {
@@ -423,14 +442,14 @@ mod tests {
         assert!(m
             .start_summary()
             .ends_with("interpolated along their tracks"));
-        m.start_relocated = 120;
+        m.start_relocated = Some(120);
         assert!(
             m.start_summary()
                 .ends_with("on the map those frames gave (120 moved)"),
             "{}",
             m.start_summary()
         );
-        m.start_relocated = 0;
+        m.start_relocated = None;
         m.start_gated = false;
         m.trusted_start_fraction = 0.08;
         assert!(

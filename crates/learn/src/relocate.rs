@@ -107,6 +107,9 @@ fn candidates(
 /// Moves every frame of every track, except those `fixed`, to the best sequence of their cost
 /// minima (module docs). `ps` holds the same frames as `positions`. Returns how many frames
 /// moved by more than `merge_m`.
+///
+/// # Panics
+/// If `fixed`, `timestamps`, `track_ids` or `ps` do not have one entry per position.
 #[allow(clippy::too_many_arguments)]
 pub fn relocate_tracks(
     ps: &PathSets,
@@ -120,6 +123,15 @@ pub fn relocate_tracks(
     delta: f64,
     rel: &Relocation,
 ) -> usize {
+    let n = positions.len();
+    assert!(
+        fixed.len() == n && timestamps.len() == n && track_ids.len() == n && ps.n_frames == n,
+        "relocate_tracks: {n} positions, {} fixed flags, {} timestamps, {} track ids, {} path sets",
+        fixed.len(),
+        timestamps.len(),
+        track_ids.len(),
+        ps.n_frames
+    );
     let mut tracks: Vec<i32> = track_ids.to_vec();
     tracks.sort_unstable();
     tracks.dedup();
@@ -326,5 +338,69 @@ mod tests {
             ..rel
         };
         assert_eq!(viterbi(&idx, &cands, &ts, &free), vec![0, 0, 0, 0, 0]);
+    }
+
+    /// Only backtracking finds this sequence: frame 1's cheaper candidate is off the walk, which
+    /// frame 1 alone (or a greedy pass forward) would take, and only frames 2–4 show it wrong.
+    #[test]
+    fn later_frames_overturn_an_earlier_cheaper_candidate() {
+        let idx: Vec<usize> = (0..5).collect();
+        let ts: Vec<f64> = (0..5).map(|i| 0.1 * i as f64).collect();
+        let on = |i: usize| [0.1 * i as f64, 0.0, 0.0];
+        let off = |i: usize| [0.1 * i as f64, 5.0, 0.0];
+        let mut cands: Vec<Vec<([f64; 3], f64)>> = (0..5).map(|i| vec![(on(i), 1.0)]).collect();
+        // frame 0 has no opinion; frame 1 prefers the far candidate
+        cands[0] = vec![(off(0), 1.0), (on(0), 1.0)];
+        cands[1] = vec![(off(1), 0.0), (on(1), 1.0)];
+        let rel = Relocation::default();
+        assert_eq!(viterbi(&idx, &cands, &ts, &rel), vec![1, 1, 0, 0, 0]);
+    }
+
+    /// Frames further apart in time than `max_gap_s` do not constrain each other, a lone frame
+    /// takes its cheapest candidate, and a frame the self-calibration could not place stays.
+    #[test]
+    fn gaps_lone_frames_and_unplaced_frames() {
+        let idx: Vec<usize> = (0..2).collect();
+        let far = [0.0, 5.0, 0.0];
+        let cands = vec![
+            vec![([0.0; 3], 0.0)],
+            vec![([0.0, 0.1, 0.0], 1.0), (far, 0.5)],
+        ];
+        let rel = Relocation::default();
+        assert_eq!(viterbi(&idx, &cands, &[0.0, 0.1], &rel), vec![0, 0]);
+        assert_eq!(viterbi(&idx, &cands, &[0.0, 10.0], &rel), vec![0, 1]);
+        assert_eq!(viterbi(&[0], &cands[1..], &[0.0], &rel), vec![1]);
+
+        let (anchors, m) = hall_map();
+        let truth = [[5.0, 5.0, 1.2], [5.1, 5.0, 1.2]];
+        let ps = paths(&truth, &anchors, m);
+        let valid = vec![true; anchors.len()];
+        let offsets = vec![0.0; 4];
+        let map = MapView {
+            anchors: &anchors,
+            valid: &valid,
+            per_receiver: m,
+            offsets_m: &offsets,
+        };
+        let mut pos = vec![[f64::NAN; 3], [6.0, 6.0, 1.2]];
+        let starts = grid_starts([0.0, 0.0], [20.0, 15.0], 2.5, 256, 1.2);
+        relocate_tracks(
+            &ps,
+            &map,
+            &mut pos,
+            &[false, false],
+            &[0.0, 0.1],
+            &[0, 0],
+            &starts,
+            2,
+            0.1,
+            &Relocation::default(),
+        );
+        assert!(pos[0][0].is_nan());
+        assert!(
+            (pos[1][0] - 5.1).hypot(pos[1][1] - 5.0) < 0.01,
+            "{:?}",
+            pos[1]
+        );
     }
 }

@@ -26,8 +26,9 @@
 //! trusted frames, every frame is used as before.
 //!
 //! Limits: the interpolation assumes a walk. Frames before a track's first or after its last
-//! trusted frame are all put at that frame, however long the gap, and a recording of unrelated
-//! points on one track id would get straight lines between them. The anchor search then counts
+//! trusted frame are all put at that frame, however long the gap (until the relocation moves
+//! them), and a recording of unrelated points on one track id would get straight lines between
+//! them. The anchor search then counts
 //! an anchor's support among the trusted frames only, so its minimum support is a share of
 //! those.
 

@@ -5,7 +5,8 @@
 //! stages, with the equations in their modules: [`crate::selfcal`] (first-path ranges →
 //! positions, receivers, offsets), [`crate::start`] (frames on too few line-of-sight links
 //! interpolated along their tracks and kept out of the next step), [`crate::anchors`] (later
-//! paths → mirror images),
+//! paths → mirror images), [`crate::relocate`] (every frame placed on that first map by a search
+//! along its track),
 //! [`crate::nets`] (decoder set loss; positions, anchors, offsets and the augmentation fitted
 //! jointly with Adam, plus a walking-speed prior `Σ relu(|x_{n+1} − x_n| − v_max Δt)²`), then the
 //! encoder is trained through the frozen decoder (set loss + distillation of the fitted
@@ -598,7 +599,7 @@ fn train_recording_on_pool(
     );
 
     // Every frame onto the first map, along its track (`crate::relocate`).
-    let mut relocated = 0;
+    let mut relocated = None;
     if trust.gated && cfg.relocate_start {
         progress(Progress::Stage("relocated start"));
         let view = crate::refine::MapView {
@@ -615,7 +616,7 @@ fn train_recording_on_pool(
         let starts = grid_starts(lo, hi, rel.grid_m, rel.max_starts, 0.0);
         // every frame but the labelled ones held fixed (fine-tuning)
         let fixed: Vec<bool> = (0..nt).map(|i| pinned.contains(&i)).collect();
-        relocated = relocate_tracks(
+        relocated = Some(relocate_tracks(
             &ps,
             &view,
             &mut pos,
@@ -626,7 +627,7 @@ fn train_recording_on_pool(
             dims,
             cfg.delta_m,
             &rel,
-        );
+        ));
         progress(Progress::Snapshot {
             stage: "relocated start",
             frames: train_idx.clone(),
