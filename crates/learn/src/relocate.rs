@@ -223,8 +223,27 @@ mod tests {
     use crate::ambiguity::grid_starts;
     use crate::geometry::dist;
 
-    /// Four receivers and their images in the four walls of a 20 m × 15 m hall.
-    fn hall_map() -> (Vec<[f64; 3]>, usize) {
+    /// Four receivers and their images in the four walls of a 20 m × 15 m hall, all valid, no
+    /// offsets.
+    struct Hall {
+        anchors: Vec<[f64; 3]>,
+        valid: Vec<bool>,
+        offsets: Vec<f64>,
+        m: usize,
+    }
+
+    impl Hall {
+        fn view(&self) -> MapView<'_> {
+            MapView {
+                anchors: &self.anchors,
+                valid: &self.valid,
+                per_receiver: self.m,
+                offsets_m: &self.offsets,
+            }
+        }
+    }
+
+    fn hall_map() -> Hall {
         let rxs = [
             [1.0, 1.0, 4.0],
             [19.0, 1.5, 4.5],
@@ -239,7 +258,12 @@ mod tests {
             anchors.push([r[0], -r[1], r[2]]);
             anchors.push([r[0], 30.0 - r[1], r[2]]);
         }
-        (anchors, 5)
+        Hall {
+            valid: vec![true; anchors.len()],
+            offsets: vec![0.0; rxs.len()],
+            anchors,
+            m: 5,
+        }
     }
 
     /// Noise-free path sets: every anchor's range, sorted, the direct one as the first path.
@@ -262,7 +286,7 @@ mod tests {
     /// track puts them back on the walk. A frame held fixed stays where it was, even off the walk.
     #[test]
     fn frames_round_the_corner_the_line_cut() {
-        let (anchors, m) = hall_map();
+        let hall = hall_map();
         let mut truth = Vec::new();
         for i in 0..=120 {
             truth.push([3.0 + 0.1 * i as f64, 3.0, 1.2]);
@@ -273,7 +297,7 @@ mod tests {
         let n = truth.len();
         let ts: Vec<f64> = (0..n).map(|i| 0.1 * i as f64).collect();
         let tracks = vec![0; n];
-        let ps = paths(&truth, &anchors, m);
+        let ps = paths(&truth, &hall.anchors, hall.m);
         let trusted: Vec<bool> = truth
             .iter()
             .map(|x| (x[0] - 15.0).hypot(x[1] - 3.0) > 4.0)
@@ -294,14 +318,7 @@ mod tests {
             "the line cuts the corner: {}",
             worst(&pos)
         );
-        let valid = vec![true; anchors.len()];
-        let offsets = vec![0.0; 4];
-        let map = MapView {
-            anchors: &anchors,
-            valid: &valid,
-            per_receiver: m,
-            offsets_m: &offsets,
-        };
+        let map = hall.view();
         let starts = grid_starts([0.0, 0.0], [20.0, 15.0], 2.5, 256, 1.2);
         let moved = relocate_tracks(
             &ps,
@@ -371,17 +388,10 @@ mod tests {
         assert_eq!(viterbi(&idx, &cands, &[0.0, 10.0], &rel), vec![0, 1]);
         assert_eq!(viterbi(&[0], &cands[1..], &[0.0], &rel), vec![1]);
 
-        let (anchors, m) = hall_map();
+        let hall = hall_map();
         let truth = [[5.0, 5.0, 1.2], [5.1, 5.0, 1.2]];
-        let ps = paths(&truth, &anchors, m);
-        let valid = vec![true; anchors.len()];
-        let offsets = vec![0.0; 4];
-        let map = MapView {
-            anchors: &anchors,
-            valid: &valid,
-            per_receiver: m,
-            offsets_m: &offsets,
-        };
+        let ps = paths(&truth, &hall.anchors, hall.m);
+        let map = hall.view();
         let mut pos = vec![[f64::NAN; 3], [6.0, 6.0, 1.2]];
         let starts = grid_starts([0.0, 0.0], [20.0, 15.0], 2.5, 256, 1.2);
         relocate_tracks(
