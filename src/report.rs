@@ -677,7 +677,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         "## Training (no ground truth involved)\n\nframes {}, held-out tracks {:?}, self-calibration inlier share {:.3}, \
          {}, \
          range rms after the map fit {} cm, encoder best epoch {}, {:.0} s; an ensemble of {} \
-         seeds located as one; the training curves and the learned map are the first seed's \
+         seeds located as one{}; the training curves and the learned map are the first seed's \
          (`rfloc_learn::ensemble`).\n",
         mm.frames,
         mm.holdout_tracks,
@@ -686,7 +686,10 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         cm(mm.range_rms_m),
         mm.encoder_best_epoch,
         mm.seconds,
-        m.members
+        m.members,
+        mm.spread_summary()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
     );
     s
 }

@@ -134,6 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cfg.seed.wrapping_add(model.members.len() as u64)
         );
     }
+    if let Some(line) = m.spread_summary() {
+        println!("{line}");
+    }
     for w in m.warnings() {
         eprintln!("warning: {w}");
     }

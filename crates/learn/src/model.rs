@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::{valid_member_dir, EnsembleMember};
+use crate::ensemble::{valid_member_dir, EnsembleMember, MemberSpread};
 use crate::error::LearnError;
 use crate::features::{FeatureNorm, PathOptions};
 use crate::nets::{Decoder, Encoder};
@@ -85,7 +85,19 @@ pub struct TrainMetrics {
     /// the start not gated) and in models written before it.
     #[serde(default)]
     pub start_relocated: Option<usize>,
+    /// How far apart the ensemble's members place the same training frames
+    /// ([`crate::ensemble::member_spread`]); `None` for a single model and in models written
+    /// before it.
+    #[serde(default)]
+    pub member_spread: Option<MemberSpread>,
 }
+
+/// Above this median spread of the members' training positions, the recording did not
+/// determine one geometry ([`TrainMetrics::warnings`]). Measured on the reports' training
+/// frames (`bash reports/regenerate.sh`, five members, tracks 0–5): factory-hall 0.19 m,
+/// factory-a-walks-sync 0.38 m, warehouse-nlos (the collapsed model, 8.7 m CEP50 after
+/// anchoring) 12.3 m. Set between them, from these three recordings.
+pub const MAX_MEMBER_SPREAD_M: f64 = 1.0;
 
 /// Below this share of first-path ranges fitting the self-calibration, the learned geometry is
 /// not to be trusted (see [`TrainMetrics::warnings`]); paths estimated one frame at a time.
@@ -120,6 +132,18 @@ impl TrainMetrics {
         }
     }
 
+    /// How closely the ensemble's members agree on the training frames, in words (`None` for a
+    /// single model).
+    pub fn spread_summary(&self) -> Option<String> {
+        self.member_spread.map(|s| {
+            format!(
+                "the {} members place the same training frames a median {:.2} m apart (90 %: \
+                 {:.2} m)",
+                s.members, s.median_m, s.p90_m
+            )
+        })
+    }
+
     /// Reasons, measured without ground truth, to distrust what training learned.
     ///
     /// Why a threshold on the self-calibration's inlier share: everything downstream starts from
@@ -144,6 +168,17 @@ impl TrainMetrics {
                  unreliable; expect errors of metres and compare with `rfloc baseline`",
                 100.0 * self.selfcal_inlier_fraction,
                 100.0 * floor
+            ));
+        }
+        if let Some(s) = self
+            .member_spread
+            .filter(|s| s.median_m > MAX_MEMBER_SPREAD_M)
+        {
+            out.push(format!(
+                "the {} members, trained from different seeds, place the same training frames a \
+                 median {:.1} m apart (above {MAX_MEMBER_SPREAD_M:.0} m): the recording does not \
+                 determine one geometry; expect errors of metres",
+                s.members, s.median_m
             ));
         }
         out
@@ -427,6 +462,35 @@ mod tests {
         assert!(m.warnings()[0].contains("below 30 %"), "{:?}", m.warnings());
         m.selfcal_inlier_fraction = 0.534;
         assert!(m.warnings().is_empty());
+    }
+
+    #[test]
+    fn members_far_apart_give_a_warning() {
+        let spread = |median_m| MemberSpread {
+            members: 5,
+            median_m,
+            p90_m: 2.0 * median_m,
+        };
+        // inliers above both floors: only the spread can warn
+        let mut m = TrainMetrics {
+            selfcal_inlier_fraction: 0.6,
+            member_spread: Some(spread(0.2)),
+            ..TrainMetrics::default()
+        };
+        assert!(m.warnings().is_empty(), "{:?}", m.warnings());
+        assert_eq!(
+            m.spread_summary().as_deref(),
+            Some(
+                "the 5 members place the same training frames a median 0.20 m apart (90 %: 0.40 m)"
+            )
+        );
+        m.member_spread = Some(spread(9.9));
+        let w = m.warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("a median 9.9 m apart"), "{w:?}");
+        // a single model has no spread and says nothing about it
+        m.member_spread = None;
+        assert!(m.warnings().is_empty() && m.spread_summary().is_none());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
-use crate::ensemble::{align_to_reference, combine, to_reference, EnsembleMember};
+use crate::ensemble::{align_to_reference, combine, member_spread, to_reference, EnsembleMember};
 use crate::error::LearnError;
 use crate::features::{extract_paths, FeatureNorm, PathOptions, PathSets};
 use crate::geometry::dist;
@@ -412,6 +412,8 @@ pub fn train_recording(
     }
     let mut trained = trained.into_iter();
     let mut primary = trained.next();
+    // every member's training positions in the first member's frame, for the spread
+    let mut aligned: Vec<Vec<[f64; 3]>> = primary.iter().map(|(_, p)| p.clone()).collect();
     for (j, (model, pos)) in trained.enumerate().map(|(k, m)| (k + 1, m)) {
         if let Some((first, reference)) = &mut primary {
             let iso = align_to_reference(&pos, reference).ok_or_else(|| {
@@ -419,6 +421,7 @@ pub fn train_recording(
                     "ensemble member {j}: fewer than three training positions to align"
                 ))
             })?;
+            aligned.push(pos.iter().map(|p| iso.apply(p)).collect());
             first.meta.ensemble.push(EnsembleMember {
                 dir: format!("member-{j}"),
                 to_reference: iso,
@@ -427,6 +430,7 @@ pub fn train_recording(
         }
     }
     let (mut model, _) = primary.ok_or_else(|| LearnError::Config("no member trained".into()))?;
+    model.meta.metrics.member_spread = member_spread(&aligned, cfg.dims);
     model.meta.config.members = total;
     model.meta.config.seed = cfg.seed;
     model.meta.metrics.seconds = t_start.elapsed().as_secs_f64();
@@ -908,6 +912,7 @@ fn train_recording_on_pool(
             trusted_start_fraction: trust.share,
             start_gated: trust.gated,
             start_relocated: relocated,
+            member_spread: None,
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),

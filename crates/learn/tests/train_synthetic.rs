@@ -310,6 +310,15 @@ fn same_seed_same_model_and_artifact_round_trip() {
     a.save(dir.path()).expect("save");
     let c = Model::load(dir.path()).expect("load");
     assert_eq!(c.members.len(), 1, "the second member was not loaded");
+    // the two members' agreement on the training frames is measured and saved with the model
+    let spread = a
+        .meta
+        .metrics
+        .member_spread
+        .expect("member spread of an ensemble");
+    assert_eq!(spread.members, 2);
+    assert!(spread.median_m.is_finite() && spread.p90_m >= spread.median_m);
+    assert_eq!(c.meta.metrics.member_spread, Some(spread));
     let (ea, ec) = (&a.meta.ensemble[0], &c.meta.ensemble[0]);
     assert_eq!(ea.dir, ec.dir);
     let probe = [1.0, -2.0, 0.0];
@@ -377,6 +386,8 @@ fn labels_held_fixed_train_the_model_in_the_site_frame() {
         .collect();
     let model = train_recording(&s.rec, &small_config(), &mut |_| {}).expect("training");
     assert_eq!(model.meta.metrics.labels_pinned, 12);
+    // one model: no members to compare
+    assert_eq!(model.meta.metrics.member_spread, None);
     let held = &model.meta.metrics.holdout_tracks;
     let test: Vec<usize> = (0..s.truth.len())
         .filter(|&i| held.contains(&s.rec.track_ids[i]))
