@@ -42,6 +42,11 @@ pub struct Args {
     /// Default: the library's (0.2 s).
     #[arg(long)]
     pub snapshot_window: Option<f64>,
+    /// Train every member once: no second round from the frames the members agree on
+    /// (training about 1.6 times faster; by default an ensemble of three or more refits each
+    /// member's map from them).
+    #[arg(long)]
+    pub one_round: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -61,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(k) = args.members {
         cfg.members = k as usize;
+    }
+    if args.one_round {
+        cfg.agreed_refit = false;
     }
     if let Some(f) = args.site_radius {
         anyhow::ensure!(

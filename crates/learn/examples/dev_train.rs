@@ -1,6 +1,7 @@
 //! DEVELOPMENT: train on a simulated scenario (dsp paths, the product path) or on ground-truth
 //! path delays of a dataset ("gt", development only), score held-out tracks against the truth.
-//! Env: `EPOCHS`, `MAP_STEPS`, `SEED` override the training defaults.
+//! Env: `EPOCHS`, `MAP_STEPS`, `SEED` override the training defaults; `REFIT=0` trains one
+//! round (no `TrainConfig::agreed_refit`).
 mod common;
 use common::gt_paths;
 use rfloc_learn::align::fit_isometry;
@@ -17,6 +18,9 @@ fn main() {
     }
     if let Ok(e) = std::env::var("SEED") {
         cfg.seed = e.parse().unwrap();
+    }
+    if std::env::var("REFIT").is_ok_and(|v| v == "0") {
+        cfg.agreed_refit = false;
     }
     if let Ok(e) = std::env::var("MAP_STEPS") {
         cfg.map_steps = e.parse().unwrap();

@@ -98,18 +98,21 @@ pub struct MemberSpread {
     pub p90_m: f64,
 }
 
-/// [`MemberSpread`] of members' positions already moved into one frame (`aligned[k][i]`:
-/// member k, frame i; every member the same frames in the same order). Frames where a member
-/// has a non-finite position are left out. `None` with fewer than two members or no frame.
-pub fn member_spread(aligned: &[Vec<[f64; 3]>], dims: usize) -> Option<MemberSpread> {
-    let n = aligned.first()?.len();
+/// Each frame's spread (m): the median horizontal distance of its members' positions from
+/// their coordinate-wise median, for members already moved into one frame (`aligned[k][i]`:
+/// member k, frame i; every member the same frames in the same order). `None` for a frame where
+/// a member has a non-finite position; empty with fewer than two members or unequal lengths.
+pub fn frame_spreads(aligned: &[Vec<[f64; 3]>], dims: usize) -> Vec<Option<f64>> {
+    let n = aligned.first().map_or(0, |m| m.len());
     if aligned.len() < 2 || aligned.iter().any(|m| m.len() != n) {
-        return None;
+        return Vec::new();
     }
     let axes = dims.min(2);
-    let spreads: Vec<f64> = (0..n)
-        .filter(|&i| aligned.iter().all(|m| m[i].iter().all(|v| v.is_finite())))
+    (0..n)
         .map(|i| {
+            if !aligned.iter().all(|m| m[i].iter().all(|v| v.is_finite())) {
+                return None;
+            }
             let mut centre = [0.0; 3];
             for (a, c) in centre.iter_mut().enumerate().take(axes) {
                 let v: Vec<f64> = aligned.iter().map(|m| m[i][a]).collect();
@@ -124,9 +127,16 @@ pub fn member_spread(aligned: &[Vec<[f64; 3]>], dims: usize) -> Option<MemberSpr
                         .sqrt()
                 })
                 .collect();
-            crate::linalg::median(&d)
+            Some(crate::linalg::median(&d))
         })
-        .collect();
+        .collect()
+}
+
+/// [`MemberSpread`] of members' positions already moved into one frame ([`frame_spreads`]);
+/// frames where a member has a non-finite position are left out. `None` with fewer than two
+/// members or no frame.
+pub fn member_spread(aligned: &[Vec<[f64; 3]>], dims: usize) -> Option<MemberSpread> {
+    let spreads: Vec<f64> = frame_spreads(aligned, dims).into_iter().flatten().collect();
     if spreads.is_empty() {
         return None;
     }

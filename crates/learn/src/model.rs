@@ -90,6 +90,12 @@ pub struct TrainMetrics {
     /// before it.
     #[serde(default)]
     pub member_spread: Option<MemberSpread>,
+    /// Share of the training frames the members' first maps placed within
+    /// [`crate::train::AGREED_SPREAD_M`] of each other, from which each member refitted its
+    /// map ([`crate::TrainConfig::agreed_refit`]); `None` when training had one round and in
+    /// models written before it.
+    #[serde(default)]
+    pub agreed_start_fraction: Option<f64>,
 }
 
 /// Above this median spread of the members' training positions, the recording did not
@@ -110,6 +116,26 @@ pub const MIN_SELFCAL_INLIERS_MULTI_FRAME: f64 = 0.30;
 impl TrainMetrics {
     /// How the map fit started, in words ([`crate::start`]).
     pub fn start_summary(&self) -> String {
+        let first = self.first_start_summary();
+        match self.agreed_start_fraction {
+            Some(f) if f >= crate::train::MIN_TRUSTED_SHARE => format!(
+                "{first}; then each member refitted its map from the {:.0} % of frames on \
+                 which the members' first maps agreed within {:.1} m",
+                100.0 * f,
+                crate::train::AGREED_SPREAD_M
+            ),
+            Some(f) => format!(
+                "{first}; then each member refitted its map from every frame (only {:.0} % \
+                 agreed within {:.1} m)",
+                100.0 * f,
+                crate::train::AGREED_SPREAD_M
+            ),
+            None => first,
+        }
+    }
+
+    /// The first round's part of [`Self::start_summary`].
+    fn first_start_summary(&self) -> String {
         let pct = 100.0 * self.trusted_start_fraction;
         if let (true, Some(moved)) = (self.start_gated, self.start_relocated) {
             format!(
@@ -525,6 +551,22 @@ mod tests {
         assert_eq!(
             m.start_summary(),
             "map fit started from every frame as self-calibrated"
+        );
+        m.agreed_start_fraction = Some(0.64);
+        assert!(
+            m.start_summary().ends_with(
+                "then each member refitted its map from the 64 % of frames on which the \
+                 members' first maps agreed within 0.3 m"
+            ),
+            "{}",
+            m.start_summary()
+        );
+        m.agreed_start_fraction = Some(0.02);
+        assert!(
+            m.start_summary()
+                .ends_with("from every frame (only 2 % agreed within 0.3 m)"),
+            "{}",
+            m.start_summary()
         );
     }
 

@@ -11,6 +11,14 @@
 //! jointly with Adam, plus a walking-speed prior `Σ relu(|x_{n+1} − x_n| − v_max Δt)²`), then the
 //! encoder is trained through the frozen decoder (set loss + distillation of the fitted
 //! positions) with early stopping on held-out tracks.
+//!
+//! An ensemble of three or more members trains in two rounds ([`TrainConfig::agreed_refit`]):
+//! every member up to its map fit, then each member's anchor search and map fit again from its
+//! own first map, the fit's first half on the frames where the members agree
+//! ([`crate::ensemble::frame_spreads`] under [`AGREED_SPREAD_M`]), and only then its encoder.
+//! Why: the members part ways in the anchor search and the map fit, and the frames they place
+//! alike are, measured on factory-hall, the frames a member places well (`reports/learn.md`,
+//! "Each member refits its map from the frames the members agree on").
 
 use std::time::Instant;
 
@@ -26,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
-use crate::ensemble::{align_to_reference, combine, member_spread, to_reference, EnsembleMember};
+use crate::ensemble::{
+    align_to_reference, combine, frame_spreads, member_spread, to_reference, EnsembleMember,
+};
 use crate::error::LearnError;
 use crate::features::{extract_paths, FeatureNorm, PathOptions, PathSets};
 use crate::geometry::dist;
@@ -106,6 +116,14 @@ pub struct TrainConfig {
     /// have false.
     #[serde(default)]
     pub relocate_start: bool,
+    /// With at least [`MIN_AGREEING_MEMBERS`] members, each member trains twice: a first round
+    /// up to the map fit, then the map fit again from its own first map, with the anchor search
+    /// and the fit's first half on the frames where the members' first maps agree (spread under
+    /// [`AGREED_SPREAD_M`], [`crate::ensemble::frame_spreads`]), no self-calibration and no
+    /// relocation; the encoder is trained on the second map. Models written before it have
+    /// false.
+    #[serde(default)]
+    pub agreed_refit: bool,
 }
 
 fn one() -> usize {
@@ -137,6 +155,7 @@ impl Default for TrainConfig {
             site_radius: 1.5,
             gate_start: true,
             relocate_start: true,
+            agreed_refit: true,
         }
     }
 }
@@ -208,13 +227,21 @@ pub const MIN_FINE_TUNE_LABELS: usize = 10;
 const TRUST_TOL: f64 = 3.0;
 
 /// Below this share of trusted frames there is no core to start from ([`start::trust`]).
-const MIN_TRUSTED_SHARE: f64 = 0.1;
+pub(crate) const MIN_TRUSTED_SHARE: f64 = 0.1;
 
 /// Share of the map fit's steps that see the trusted frames' paths only. Measured with 0.5 and
 /// 1.0, seed 0 (reports/learn.md, "Trusted frames start the map fit"): 0.5 was better on
 /// factory-hall (0.654 / 2.078 against 0.687 / 2.209 m CEP50 / CE95), 1.0 on
 /// factory-a-walks-sync (0.537 / 1.985 against 0.592 / 1.909 m, CE95 the other way).
 const TRUSTED_ONLY_SHARE: f64 = 0.5;
+
+/// Fewest members for the second round ([`TrainConfig::agreed_refit`]). With two, their median
+/// is their midpoint and a frame's spread half their distance: one member's error alone sets it.
+pub const MIN_AGREEING_MEMBERS: usize = 3;
+
+/// A training frame is agreed when the members' first maps place it with a spread under this
+/// ([`TrainConfig::agreed_refit`]).
+pub const AGREED_SPREAD_M: f64 = 0.3;
 
 /// Trains a model from a dataset read with `Dataset::read_blind` (no ground truth is read).
 pub fn train(
@@ -350,7 +377,8 @@ struct MapFit {
 ///
 /// With `cfg.members` > 1 it trains that many models from seeds `seed, seed + 1, …` (the first
 /// is the model `members = 1` gives) and returns them as one ensemble in the first member's
-/// frame ([`crate::ensemble`]).
+/// frame ([`crate::ensemble`]); with at least [`MIN_AGREEING_MEMBERS`] and
+/// `cfg.agreed_refit`, in two rounds (module docs).
 pub fn train_recording(
     rec: &Recording,
     cfg: &TrainConfig,
@@ -358,12 +386,148 @@ pub fn train_recording(
 ) -> Result<Model, LearnError> {
     let t_start = Instant::now();
     let total = cfg.members.max(1);
-    // Members train side by side, one per core (each on its own one-thread pool, so each is
-    // deterministic on its own); the first member of each batch reports progress.
+    let runs = if cfg.agreed_refit && total >= MIN_AGREEING_MEMBERS {
+        // round 1 ends with the map fit: its encoder would be thrown away
+        let first_cfg = TrainConfig {
+            epochs: 0,
+            ..cfg.clone()
+        };
+        let first = train_members(rec, &first_cfg, total, None, progress)?;
+        let starts = agreed_starts(&first, cfg.dims)?;
+        let mut second = train_members(rec, cfg, total, Some(&starts), progress)?;
+        // the start the members share is the first round's
+        for (run, start) in second.iter_mut().zip(&first) {
+            let (m, s) = (&mut run.model.meta.metrics, &start.model.meta.metrics);
+            m.selfcal_cost = s.selfcal_cost;
+            m.selfcal_inlier_fraction = s.selfcal_inlier_fraction;
+            m.trusted_start_fraction = s.trusted_start_fraction;
+            m.start_gated = s.start_gated;
+            m.start_relocated = s.start_relocated;
+        }
+        second
+    } else {
+        train_members(rec, cfg, total, None, progress)?
+    };
+    let mut runs = runs.into_iter();
+    let mut primary = runs.next();
+    // every member's training positions in the first member's frame, for the spread
+    let mut aligned: Vec<Vec<[f64; 3]>> = primary.iter().map(|r| r.positions.clone()).collect();
+    for (j, run) in runs.enumerate().map(|(k, m)| (k + 1, m)) {
+        if let Some(first) = &mut primary {
+            let iso = align_to_reference(&run.positions, &first.positions).ok_or_else(|| {
+                LearnError::Dataset(format!(
+                    "ensemble member {j}: fewer than three training positions to align"
+                ))
+            })?;
+            aligned.push(run.positions.iter().map(|p| iso.apply(p)).collect());
+            first.model.meta.ensemble.push(EnsembleMember {
+                dir: format!("member-{j}"),
+                to_reference: iso,
+            });
+            first.model.members.push(run.model);
+        }
+    }
+    let mut model = primary
+        .ok_or_else(|| LearnError::Config("no member trained".into()))?
+        .model;
+    model.meta.metrics.member_spread = member_spread(&aligned, cfg.dims);
+    model.meta.config.members = total;
+    model.meta.config.seed = cfg.seed;
+    model.meta.metrics.seconds = t_start.elapsed().as_secs_f64();
+    Ok(model)
+}
+
+/// One member's training: its model and its training frames' positions in its own frame.
+struct MemberRun {
+    model: Model,
+    positions: Vec<[f64; 3]>,
+    /// Tolerance of its anchor search (m), kept for the second round.
+    anchor_tol_m: f64,
+}
+
+/// Where a member's second round starts ([`TrainConfig::agreed_refit`]): its own first map, and
+/// the training frames the members agree on.
+struct AgreedStart {
+    positions: Vec<[f64; 3]>,
+    receivers: Vec<[f64; 3]>,
+    offsets_m: Vec<f64>,
+    /// Frames whose spread is under [`AGREED_SPREAD_M`]; every frame when too few are.
+    agreed: Vec<bool>,
+    /// Share of frames under [`AGREED_SPREAD_M`].
+    share: f64,
+    anchor_tol_m: f64,
+}
+
+/// The second round's starts from the first round's members: the members are moved into the
+/// first member's frame to measure each training frame's spread, and each member then starts
+/// from its own positions, receivers and offsets.
+fn agreed_starts(first: &[MemberRun], dims: usize) -> Result<Vec<AgreedStart>, LearnError> {
+    let reference = first
+        .first()
+        .ok_or_else(|| LearnError::Config("no member trained".into()))?;
+    let mut aligned = Vec::with_capacity(first.len());
+    for (j, run) in first.iter().enumerate() {
+        let iso = align_to_reference(&run.positions, &reference.positions).ok_or_else(|| {
+            LearnError::Dataset(format!(
+                "ensemble member {j}: fewer than three training positions to align"
+            ))
+        })?;
+        aligned.push(
+            run.positions
+                .iter()
+                .map(|p| iso.apply(p))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let (agreed, share) = agreed_frames(&frame_spreads(&aligned, dims));
+    Ok(first
+        .iter()
+        .map(|run| {
+            let receivers = &run.model.meta.receivers;
+            AgreedStart {
+                positions: run.positions.clone(),
+                receivers: receivers
+                    .iter()
+                    .map(|r| r.anchors.first().map_or([f64::NAN; 3], |a| a.position))
+                    .collect(),
+                offsets_m: receivers.iter().map(|r| r.offset_m).collect(),
+                agreed: agreed.clone(),
+                share,
+                anchor_tol_m: run.anchor_tol_m,
+            }
+        })
+        .collect())
+}
+
+/// Which frames the second round trusts, from their spreads ([`frame_spreads`]): those under
+/// [`AGREED_SPREAD_M`], or every frame when fewer than [`MIN_TRUSTED_SHARE`] are (no agreed core
+/// to start from; the collapsed warehouse-nlos model has none). Also returns the share under it.
+fn agreed_frames(spreads: &[Option<f64>]) -> (Vec<bool>, f64) {
+    let mut agreed: Vec<bool> = spreads
+        .iter()
+        .map(|s| s.is_some_and(|s| s < AGREED_SPREAD_M))
+        .collect();
+    let share = agreed.iter().filter(|&&a| a).count() as f64 / agreed.len().max(1) as f64;
+    if share < MIN_TRUSTED_SHARE {
+        agreed.iter_mut().for_each(|a| *a = true);
+    }
+    (agreed, share)
+}
+
+/// Trains `total` members from seeds `cfg.seed, cfg.seed + 1, …`, member j from `starts[j]`
+/// when given. Members train side by side, one per core (each on its own one-thread pool, so
+/// each is deterministic on its own); the first member of each batch reports progress.
+fn train_members(
+    rec: &Recording,
+    cfg: &TrainConfig,
+    total: usize,
+    starts: Option<&[AgreedStart]>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<MemberRun>, LearnError> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, total);
-    let mut trained: Vec<(Model, Vec<[f64; 3]>)> = Vec::with_capacity(total);
+    let mut trained = Vec::with_capacity(total);
     for batch in (0..total).collect::<Vec<_>>().chunks(workers) {
         if total > 1 {
             progress(Progress::Member {
@@ -383,8 +547,9 @@ pub fn train_recording(
                         ..cfg.clone()
                     };
                     let lead = j == batch[0];
+                    let start = starts.and_then(|st| st.get(j));
                     s.spawn(move || {
-                        train_member(rec, &member_cfg, &mut |p| {
+                        train_member(rec, &member_cfg, start, &mut |p| {
                             let snapshot = matches!(p, Progress::Snapshot { .. });
                             if lead && (j == 0 || !snapshot) {
                                 // a failed send only loses a report
@@ -410,39 +575,16 @@ pub fn train_recording(
             trained.push(r?);
         }
     }
-    let mut trained = trained.into_iter();
-    let mut primary = trained.next();
-    // every member's training positions in the first member's frame, for the spread
-    let mut aligned: Vec<Vec<[f64; 3]>> = primary.iter().map(|(_, p)| p.clone()).collect();
-    for (j, (model, pos)) in trained.enumerate().map(|(k, m)| (k + 1, m)) {
-        if let Some((first, reference)) = &mut primary {
-            let iso = align_to_reference(&pos, reference).ok_or_else(|| {
-                LearnError::Dataset(format!(
-                    "ensemble member {j}: fewer than three training positions to align"
-                ))
-            })?;
-            aligned.push(pos.iter().map(|p| iso.apply(p)).collect());
-            first.meta.ensemble.push(EnsembleMember {
-                dir: format!("member-{j}"),
-                to_reference: iso,
-            });
-            first.members.push(model);
-        }
-    }
-    let (mut model, _) = primary.ok_or_else(|| LearnError::Config("no member trained".into()))?;
-    model.meta.metrics.member_spread = member_spread(&aligned, cfg.dims);
-    model.meta.config.members = total;
-    model.meta.config.seed = cfg.seed;
-    model.meta.metrics.seconds = t_start.elapsed().as_secs_f64();
-    Ok(model)
+    Ok(trained)
 }
 
-/// One model (one seed), with its training frames' positions in its own frame.
+/// One model (one seed), from the self-calibration or from `start`.
 fn train_member(
     rec: &Recording,
     cfg: &TrainConfig,
+    start: Option<&AgreedStart>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Model, Vec<[f64; 3]>), LearnError> {
+) -> Result<MemberRun, LearnError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -451,7 +593,7 @@ fn train_member(
     std::thread::scope(|s| {
         let worker = s.spawn(move || {
             pool.install(|| {
-                train_recording_on_pool(rec, cfg, &mut |p| {
+                train_recording_on_pool(rec, cfg, start, &mut |p| {
                     // the receiver lives until this thread ends; a failed send only loses a report
                     let _ = tx.send(p);
                 })
@@ -470,8 +612,9 @@ fn train_member(
 fn train_recording_on_pool(
     rec: &Recording,
     cfg: &TrainConfig,
+    agreed: Option<&AgreedStart>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Model, Vec<[f64; 3]>), LearnError> {
+) -> Result<MemberRun, LearnError> {
     let t_start = Instant::now();
     let dims = cfg.dims;
     if !(2..=3).contains(&dims) {
@@ -486,25 +629,8 @@ fn train_recording_on_pool(
     let ps = ps_all.select(&train_idx);
     let nt = ps.n_frames;
 
-    // 1. Self-calibration of the first-path ranges.
-    progress(Progress::Stage("self-calibration"));
-    let sc_cfg = SelfCalConfig {
-        dims,
-        starts: cfg.restarts.max(1),
-        subset: cfg.selfcal_subset,
-        seed: cfg.seed,
-        cauchy_m: cfg.delta_m,
-        one_sided: true,
-        site_radius: cfg.site_radius,
-    };
     let t_train: Vec<f64> = train_idx.iter().map(|&i| rec.timestamps[i]).collect();
     let k_train: Vec<i32> = train_idx.iter().map(|&i| rec.track_ids[i]).collect();
-    let motion = Motion {
-        timestamps: &t_train,
-        track_ids: &k_train,
-        max_speed_mps: cfg.max_speed_mps,
-        weight: cfg.motion_weight,
-    };
     // Labels on training frames are held fixed in the self-calibration (training-relative index).
     let pins: Vec<(usize, [f64; 3])> = rec
         .labels
@@ -526,61 +652,15 @@ fn train_recording_on_pool(
             }
         )));
     }
-    let cal = self_calibrate_with_labels(&ps.first_m, nr, &sc_cfg, Some(&motion), &pins)
-        .ok_or_else(|| {
-            LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
-        })?;
-    let mut pos = cal.positions.clone();
-    // frames without enough observations: the previous located frame in index order (the
-    // trusted start below moves them along their own track where it can)
-    let mut last: Option<[f64; 3]> = pos.iter().copied().find(|p| p[0].is_finite());
-    for p in pos.iter_mut() {
-        if p[0].is_finite() {
-            last = Some(*p);
-        } else if let Some(l) = last {
-            *p = l;
-        }
-    }
-    if last.is_none() {
-        return Err(LearnError::SelfCalibration(
-            "no frame could be located".into(),
-        ));
-    }
-
-    progress(Progress::Snapshot {
-        stage: "self-calibration",
-        frames: train_idx.clone(),
-        positions: pos.clone(),
-    });
-
-    // Which self-calibrated frames the map fit starts from (`crate::start`). Links are counted
-    // at the self-calibration's own positions: a frame it could not place has none.
     let pinned: Vec<usize> = pins.iter().map(|&(k, _)| k).collect();
-    let trust = if cfg.gate_start {
-        let links = start::los_links(
-            &ps.first_m,
-            &cal.positions,
-            &cal.receivers,
-            &cal.offsets_m,
-            TRUST_TOL * cfg.delta_m,
-        );
-        start::trust(&links, dims + 1, &pinned, MIN_TRUSTED_SHARE)
-    } else {
-        start::Trust {
-            trusted: vec![true; nt],
-            share: 1.0,
-            gated: false,
-        }
+
+    // 1. Where the map fit starts: the self-calibration (first round), or this member's own
+    //    first map and the frames the members agree on (second round).
+    let (mut pos, trust, first) = match agreed {
+        Some(a) => agreed_start(a, &pinned, nr, &train_idx, progress)?,
+        None => self_calibrated_start(&ps, cfg, &t_train, &k_train, &pins, &train_idx, progress)?,
     };
     let trusted = &trust.trusted;
-    start::interpolate_untrusted(&mut pos, trusted, &t_train, &k_train);
-    if trust.gated {
-        progress(Progress::Snapshot {
-            stage: "trusted start",
-            frames: train_idx.clone(),
-            positions: pos.clone(),
-        });
-    }
     // the anchor search sees the trusted frames only (`mark_los` and `find_anchors` skip a
     // frame whose position is not finite)
     let pos_anchor: Vec<[f64; 3]> = pos
@@ -591,26 +671,27 @@ fn train_recording_on_pool(
     // 2. Virtual anchors per receiver.
     progress(Progress::Stage("virtual anchors"));
     let m_slots = 1 + cfg.mirrors;
-    let tol = (3.0 * cal.inlier_rms_m).clamp(0.05, 0.3);
+    let tol = first.anchor_tol_m;
     let (mut slots, valid, support) = virtual_anchors(
         &ps,
         &pos_anchor,
-        &cal.receivers,
-        &cal.offsets_m,
+        &first.receivers,
+        &first.offsets_m,
         tol,
         cfg,
         progress,
     );
 
-    // Every frame onto the first map, along its track (`crate::relocate`).
+    // Every frame onto the first map, along its track (`crate::relocate`); the second round
+    // starts from a map fit and keeps its positions.
     let mut relocated = None;
-    if trust.gated && cfg.relocate_start {
+    if agreed.is_none() && trust.gated && cfg.relocate_start {
         progress(Progress::Stage("relocated start"));
         let view = crate::refine::MapView {
             anchors: &slots,
             valid: &valid,
             per_receiver: m_slots,
-            offsets_m: &cal.offsets_m,
+            offsets_m: &first.offsets_m,
         };
         let rel = Relocation {
             max_speed_mps: cfg.max_speed_mps,
@@ -640,7 +721,13 @@ fn train_recording_on_pool(
     }
 
     // 3. Joint map fit (positions, anchors, offsets, augmentation) with burn.
-    progress(Progress::Stage("map fit"));
+    // (the second round's is "map refit", so that their loss curves stay apart)
+    let map_stage = if agreed.is_some() {
+        "map refit"
+    } else {
+        "map fit"
+    };
+    progress(Progress::Stage(map_stage));
     let device = default_device().autodiff();
     let all: Vec<usize> = (0..nt).collect();
     let (obs, obs_mask) = obs_tensors(&ps, &all, &device);
@@ -657,7 +744,7 @@ fn train_recording_on_pool(
         latent: Latent::new(&pos, dims, &device),
         decoder: Decoder::with_seed(
             &slots,
-            &cal.offsets_m,
+            &first.offsets_m,
             cfg.aug_hidden,
             cfg.seed ^ 0xdec0,
             &device,
@@ -710,7 +797,7 @@ fn train_recording_on_pool(
         fit = optim.step(lr, fit, grads);
         if step % 10 == 0 || step + 1 == cfg.map_steps {
             progress(Progress::Step {
-                stage: "map fit",
+                stage: map_stage,
                 step: step + 1,
                 total: cfg.map_steps,
                 loss: map_loss,
@@ -749,7 +836,7 @@ fn train_recording_on_pool(
         .collect();
 
     progress(Progress::Snapshot {
-        stage: "map fit",
+        stage: map_stage,
         frames: train_idx.clone(),
         positions: pos.clone(),
     });
@@ -900,8 +987,8 @@ fn train_recording_on_pool(
             holdout_frames: hold_idx.len(),
             holdout_tracks: held_tracks,
             skipped_links: rec.paths.skipped.len(),
-            selfcal_cost: cal.subset_cost,
-            selfcal_inlier_fraction: cal.inlier_fraction,
+            selfcal_cost: first.cost,
+            selfcal_inlier_fraction: first.inlier_fraction,
             range_rms_m: range_rms,
             map_loss,
             encoder_holdout_loss: best.0,
@@ -913,6 +1000,7 @@ fn train_recording_on_pool(
             start_gated: trust.gated,
             start_relocated: relocated,
             member_spread: None,
+            agreed_start_fraction: agreed.map(|a| a.share),
         },
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
@@ -920,16 +1008,160 @@ fn train_recording_on_pool(
     };
     meta.metrics.seconds = t_start.elapsed().as_secs_f64();
     let decoder = fit.decoder;
-    Ok((
-        Model {
+    Ok(MemberRun {
+        model: Model {
             meta,
             encoder: best.2,
             decoder,
             device: eval_device,
             members: Vec::new(),
         },
-        pos,
-    ))
+        positions: pos,
+        anchor_tol_m: tol,
+    })
+}
+
+/// The geometry a map fit starts from besides the positions.
+struct FirstGeometry {
+    receivers: Vec<[f64; 3]>,
+    offsets_m: Vec<f64>,
+    /// Tolerance of the anchor search (m): three times the self-calibration's inlier RMS.
+    anchor_tol_m: f64,
+    cost: f64,
+    inlier_fraction: f64,
+}
+
+/// The first round's start: the self-calibration of the first-path ranges, then which of its
+/// frames the map fit starts from ([`crate::start`]), the others interpolated along their
+/// tracks.
+fn self_calibrated_start(
+    ps: &PathSets,
+    cfg: &TrainConfig,
+    t_train: &[f64],
+    k_train: &[i32],
+    pins: &[(usize, [f64; 3])],
+    train_idx: &[usize],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<[f64; 3]>, start::Trust, FirstGeometry), LearnError> {
+    let (dims, nr, nt) = (cfg.dims, ps.n_receivers, ps.n_frames);
+    progress(Progress::Stage("self-calibration"));
+    let sc_cfg = SelfCalConfig {
+        dims,
+        starts: cfg.restarts.max(1),
+        subset: cfg.selfcal_subset,
+        seed: cfg.seed,
+        cauchy_m: cfg.delta_m,
+        one_sided: true,
+        site_radius: cfg.site_radius,
+    };
+    let motion = Motion {
+        timestamps: t_train,
+        track_ids: k_train,
+        max_speed_mps: cfg.max_speed_mps,
+        weight: cfg.motion_weight,
+    };
+    let cal = self_calibrate_with_labels(&ps.first_m, nr, &sc_cfg, Some(&motion), pins)
+        .ok_or_else(|| {
+            LearnError::SelfCalibration(format!("{nt} training frames did not give a geometry"))
+        })?;
+    let mut pos = cal.positions.clone();
+    // frames without enough observations: the previous located frame in index order (the
+    // trusted start below moves them along their own track where it can)
+    let mut last: Option<[f64; 3]> = pos.iter().copied().find(|p| p[0].is_finite());
+    for p in pos.iter_mut() {
+        if p[0].is_finite() {
+            last = Some(*p);
+        } else if let Some(l) = last {
+            *p = l;
+        }
+    }
+    if last.is_none() {
+        return Err(LearnError::SelfCalibration(
+            "no frame could be located".into(),
+        ));
+    }
+
+    progress(Progress::Snapshot {
+        stage: "self-calibration",
+        frames: train_idx.to_vec(),
+        positions: pos.clone(),
+    });
+
+    // Which self-calibrated frames the map fit starts from (`crate::start`). Links are counted
+    // at the self-calibration's own positions: a frame it could not place has none.
+    let pinned: Vec<usize> = pins.iter().map(|&(k, _)| k).collect();
+    let trust = if cfg.gate_start {
+        let links = start::los_links(
+            &ps.first_m,
+            &cal.positions,
+            &cal.receivers,
+            &cal.offsets_m,
+            TRUST_TOL * cfg.delta_m,
+        );
+        start::trust(&links, dims + 1, &pinned, MIN_TRUSTED_SHARE)
+    } else {
+        start::Trust {
+            trusted: vec![true; nt],
+            share: 1.0,
+            gated: false,
+        }
+    };
+    start::interpolate_untrusted(&mut pos, &trust.trusted, t_train, k_train);
+    if trust.gated {
+        progress(Progress::Snapshot {
+            stage: "trusted start",
+            frames: train_idx.to_vec(),
+            positions: pos.clone(),
+        });
+    }
+    let first = FirstGeometry {
+        anchor_tol_m: (3.0 * cal.inlier_rms_m).clamp(0.05, 0.3),
+        receivers: cal.receivers,
+        offsets_m: cal.offsets_m,
+        cost: cal.subset_cost,
+        inlier_fraction: cal.inlier_fraction,
+    };
+    Ok((pos, trust, first))
+}
+
+/// The second round's start ([`TrainConfig::agreed_refit`]): this member's own first map, with
+/// the frames the members agree on (and the labelled ones) trusted.
+fn agreed_start(
+    a: &AgreedStart,
+    pinned: &[usize],
+    nr: usize,
+    train_idx: &[usize],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<[f64; 3]>, start::Trust, FirstGeometry), LearnError> {
+    let nt = train_idx.len();
+    if a.positions.len() != nt || a.agreed.len() != nt || a.receivers.len() != nr {
+        return Err(LearnError::Config(
+            "the second round's start does not match the training frames".into(),
+        ));
+    }
+    progress(Progress::Stage("agreed start"));
+    let mut trusted = a.agreed.clone();
+    for &k in pinned {
+        trusted[k] = true;
+    }
+    progress(Progress::Snapshot {
+        stage: "agreed start",
+        frames: train_idx.to_vec(),
+        positions: a.positions.clone(),
+    });
+    let trust = start::Trust {
+        trusted,
+        share: a.share,
+        gated: true,
+    };
+    let first = FirstGeometry {
+        receivers: a.receivers.clone(),
+        offsets_m: a.offsets_m.clone(),
+        anchor_tol_m: a.anchor_tol_m,
+        cost: f64::NAN,
+        inlier_fraction: f64::NAN,
+    };
+    Ok((a.positions.clone(), trust, first))
 }
 
 /// The virtual anchors of every receiver: the receiver itself (slot 0) and up to `cfg.mirrors`
@@ -1188,5 +1420,30 @@ impl Model {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agreed_frames_are_those_under_the_spread_and_all_when_too_few_are() {
+        let s = |v: f64| Some(v);
+        // 4 of 10 frames agreed (a frame a member could not place never is)
+        let mut spreads = vec![s(0.1), s(0.29), None, s(0.31), s(2.0), s(0.0), s(0.05)];
+        spreads.extend([s(5.0), s(1.0), None]);
+        let (agreed, share) = agreed_frames(&spreads);
+        assert_eq!(
+            agreed,
+            [true, true, false, false, false, true, true, false, false, false]
+        );
+        assert!((share - 0.4).abs() < 1e-12);
+        // below the trusted share there is no core: every frame refits, the share is kept
+        let mut few = vec![s(3.0); 19];
+        few.push(s(0.1));
+        let (agreed, share) = agreed_frames(&few);
+        assert!(agreed.iter().all(|&a| a));
+        assert!((share - 0.05).abs() < 1e-12);
     }
 }

@@ -363,6 +363,70 @@ fn same_seed_same_model_and_artifact_round_trip() {
     assert!(Model::load(dir.path()).is_err());
 }
 
+/// Three or more members train in two rounds (`TrainConfig::agreed_refit`): each member's
+/// second round starts from its own first map fit, saves the share of frames the members agreed
+/// on, keeps the first round's self-calibration figures, and still locates within the bound.
+#[test]
+fn members_refit_their_maps_from_the_frames_they_agree_on() {
+    let s = synth(11);
+    let cfg = TrainConfig {
+        members: 3,
+        ..small_config()
+    };
+    assert!(cfg.agreed_refit, "two rounds are the default");
+    let mut stages = Vec::new();
+    let mut first_fit: Option<Vec<[f64; 3]>> = None;
+    let mut second_start: Option<Vec<[f64; 3]>> = None;
+    let model = train_recording(&s.rec, &cfg, &mut |p| match p {
+        rfloc_learn::Progress::Stage(st) => stages.push(st),
+        rfloc_learn::Progress::Snapshot {
+            stage, positions, ..
+        } => match stage {
+            "map fit" => first_fit = Some(positions),
+            "agreed start" => second_start = Some(positions),
+            _ => {}
+        },
+        _ => {}
+    })
+    .expect("training");
+    // the first member's second round starts where its first map fit ended
+    assert_eq!(
+        first_fit.expect("first round's map fit"),
+        second_start.expect("second start")
+    );
+    let refits = stages.iter().filter(|&&st| st == "map refit").count();
+    assert!(refits >= 1, "no second round: {stages:?}");
+    // no self-calibration in the second round
+    let last_selfcal = stages.iter().rposition(|&st| st == "self-calibration");
+    let first_agreed = stages.iter().position(|&st| st == "agreed start");
+    assert!(
+        matches!((last_selfcal, first_agreed), (Some(a), Some(b)) if a < b),
+        "{stages:?}"
+    );
+    let m = &model.meta.metrics;
+    let share = m.agreed_start_fraction.expect("share of agreed frames");
+    assert!(share > 0.0 && share <= 1.0, "agreed share {share}");
+    assert!(m.selfcal_inlier_fraction.is_finite() && m.selfcal_cost.is_finite());
+    assert_eq!(m.member_spread.map(|sp| sp.members), Some(3));
+    assert_eq!(model.members.len(), 2);
+    let (cep50, ce95, _) = score(&model, &s);
+    eprintln!("two rounds, 3 members: agreed {share:.3}, held-out CEP50 {cep50:.4} CE95 {ce95:.4}");
+    assert!(cep50 < BOUND, "CEP50 {cep50}");
+    assert!(ce95 < 3.0, "CE95 {ce95}");
+    // off, the members train once (and the share is not recorded)
+    let one_round = train_recording(
+        &s.rec,
+        &TrainConfig {
+            agreed_refit: false,
+            epochs: 5,
+            ..cfg.clone()
+        },
+        &mut |_| {},
+    )
+    .expect("training");
+    assert_eq!(one_round.meta.metrics.agreed_start_fraction, None);
+}
+
 /// Semi-supervised training: labelled frames held fixed put the model in the labels' (site's)
 /// frame. The site frame here is the truth rotated by 30° and moved 100 m, so a model that
 /// ignored the labels could not land within the bound by chance.
