@@ -42,9 +42,9 @@ pub struct Args {
     /// Default: the library's (0.2 s).
     #[arg(long)]
     pub snapshot_window: Option<f64>,
-    /// Train every member once: no second round from the frames the members agree on
-    /// (training about 1.6 times faster; by default an ensemble of three or more refits each
-    /// member's map from them).
+    /// Train every member once: no second round from the frames the members agree on. By
+    /// default an ensemble of three or more refits each member's map from them, which makes
+    /// training take 1.3–1.4 times as long.
     #[arg(long)]
     pub one_round: bool,
 }
