@@ -32,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use rfloc_csi::dataset::Dataset;
 use serde::{Deserialize, Serialize};
 
+use crate::align::Isometry;
 use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
 use crate::ensemble::{
@@ -408,28 +409,19 @@ pub fn train_recording(
     } else {
         train_members(rec, cfg, total, None, progress)?
     };
+    let (isos, aligned) = align_members(&runs)?;
     let mut runs = runs.into_iter();
-    let mut primary = runs.next();
-    // every member's training positions in the first member's frame, for the spread
-    let mut aligned: Vec<Vec<[f64; 3]>> = primary.iter().map(|r| r.positions.clone()).collect();
-    for (j, run) in runs.enumerate().map(|(k, m)| (k + 1, m)) {
-        if let Some(first) = &mut primary {
-            let iso = align_to_reference(&run.positions, &first.positions).ok_or_else(|| {
-                LearnError::Dataset(format!(
-                    "ensemble member {j}: fewer than three training positions to align"
-                ))
-            })?;
-            aligned.push(run.positions.iter().map(|p| iso.apply(p)).collect());
-            first.model.meta.ensemble.push(EnsembleMember {
-                dir: format!("member-{j}"),
-                to_reference: iso,
-            });
-            first.model.members.push(run.model);
-        }
-    }
-    let mut model = primary
+    let mut model = runs
+        .next()
         .ok_or_else(|| LearnError::Config("no member trained".into()))?
         .model;
+    for (j, (run, iso)) in runs.zip(isos).enumerate() {
+        model.meta.ensemble.push(EnsembleMember {
+            dir: format!("member-{}", j + 1),
+            to_reference: iso,
+        });
+        model.members.push(run.model);
+    }
     model.meta.metrics.member_spread = member_spread(&aligned, cfg.dims);
     model.meta.config.members = total;
     model.meta.config.seed = cfg.seed;
@@ -462,23 +454,7 @@ struct AgreedStart {
 /// first member's frame to measure each training frame's spread, and each member then starts
 /// from its own positions, receivers and offsets.
 fn agreed_starts(first: &[MemberRun], dims: usize) -> Result<Vec<AgreedStart>, LearnError> {
-    let reference = first
-        .first()
-        .ok_or_else(|| LearnError::Config("no member trained".into()))?;
-    let mut aligned = Vec::with_capacity(first.len());
-    for (j, run) in first.iter().enumerate() {
-        let iso = align_to_reference(&run.positions, &reference.positions).ok_or_else(|| {
-            LearnError::Dataset(format!(
-                "ensemble member {j}: fewer than three training positions to align"
-            ))
-        })?;
-        aligned.push(
-            run.positions
-                .iter()
-                .map(|p| iso.apply(p))
-                .collect::<Vec<_>>(),
-        );
-    }
+    let (_, aligned) = align_members(first)?;
     let (agreed, share) = agreed_frames(&frame_spreads(&aligned, dims));
     Ok(first
         .iter()
@@ -497,6 +473,27 @@ fn agreed_starts(first: &[MemberRun], dims: usize) -> Result<Vec<AgreedStart>, L
             }
         })
         .collect())
+}
+
+/// The isometries from members 1, 2, … into the first member's frame (the ensemble's), fitted on
+/// their training positions ([`align_to_reference`]), and every member's training positions
+/// moved there (the first member's as they are).
+fn align_members(runs: &[MemberRun]) -> Result<(Vec<Isometry>, Vec<Vec<[f64; 3]>>), LearnError> {
+    let reference = runs
+        .first()
+        .ok_or_else(|| LearnError::Config("no member trained".into()))?;
+    let mut isos = Vec::with_capacity(runs.len().saturating_sub(1));
+    let mut aligned = vec![reference.positions.clone()];
+    for (j, run) in runs.iter().enumerate().skip(1) {
+        let iso = align_to_reference(&run.positions, &reference.positions).ok_or_else(|| {
+            LearnError::Dataset(format!(
+                "ensemble member {j}: fewer than three training positions to align"
+            ))
+        })?;
+        aligned.push(run.positions.iter().map(|p| iso.apply(p)).collect());
+        isos.push(iso);
+    }
+    Ok((isos, aligned))
 }
 
 /// Which frames the second round trusts, from their spreads ([`frame_spreads`]): those under
