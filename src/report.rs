@@ -113,6 +113,10 @@ pub struct ReportMetrics {
     pub methods: Vec<MethodResult>,
     pub peb_median_m: Option<f64>,
     pub peb_p95_m: Option<f64>,
+    /// The bound with every path interfering and its gain unknown, per frame and after the
+    /// smoother (scenarios only: it needs the virtual anchors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interfering_bound: Option<InterferingBound>,
     pub map: Option<MapResult>,
     pub label_efficiency: Option<rfloc_anchor::labels::LabelEfficiency>,
     pub train_seconds: f64,
@@ -120,6 +124,35 @@ pub struct ReportMetrics {
     pub model_metrics: rfloc_learn::model::TrainMetrics,
     /// Models in the ensemble (seeds located as one; 1 = a single model).
     pub members: usize,
+}
+
+/// The interfering-paths bound on the test frames (m): its median and 95th percentile, and the
+/// CEP50 and CE95 an efficient estimator would reach (`bound::efficient_quantile`), per frame
+/// and after the smoother.
+#[derive(Debug, Clone, Serialize)]
+pub struct InterferingBound {
+    pub median_m: f64,
+    pub p95_m: f64,
+    pub cep50_m: f64,
+    pub ce95_m: f64,
+    pub tracked_median_m: f64,
+    pub tracked_p95_m: f64,
+    pub tracked_cep50_m: f64,
+    pub tracked_ce95_m: f64,
+}
+
+/// Median and 95th percentile (interpolated, `percentile_sorted`) of the finite values; `None`
+/// when there are none.
+fn median_p95_finite(values: &[f64]) -> Option<(f64, f64)> {
+    let mut s: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    Some((
+        rfloc_anchor::metrics::percentile_sorted(&s, 50.0),
+        rfloc_anchor::metrics::percentile_sorted(&s, 95.0),
+    ))
 }
 
 fn cm(v: f64) -> String {
@@ -341,16 +374,42 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                 .filter(|v| v.is_finite())
                 .collect::<Vec<f64>>()
         });
-    let (peb_median_m, peb_p95_m) = match &peb {
-        Some(v) if !v.is_empty() => {
-            let mut s = v.clone();
-            s.sort_by(f64::total_cmp);
-            (
-                Some(rfloc_anchor::metrics::percentile_sorted(&s, 50.0)),
-                Some(rfloc_anchor::metrics::percentile_sorted(&s, 95.0)),
-            )
+    let (peb_median_m, peb_p95_m) = match peb.as_deref().and_then(median_p95_finite) {
+        Some((m, p)) => (Some(m), Some(p)),
+        None => (None, None),
+    };
+
+    // The bound that knows the paths overlap and their gains are unknown, and its smoothed
+    // version: what the rows above can be held against (the LoS bound treats paths as alone).
+    let interfering_bound = match &scenario {
+        Some(sc) => {
+            let d = if dims == Dims::Three { 3 } else { 2 };
+            let per_frame = crate::bound::interfering_bounds(
+                sc,
+                &crate::bound::true_positions(&ds, &test_frames)?,
+                crate::bound::simulated_noise_variance(&ds)?,
+                d,
+                rfloc_channel::GainKnowledge::Unknown,
+            );
+            let tracked = crate::bound::tracked_bound(&ds, &test_frames, &per_frame, d)?;
+            match (median_p95_finite(&per_frame), median_p95_finite(&tracked)) {
+                (Some((median_m, p95_m)), Some((tracked_median_m, tracked_p95_m))) => {
+                    use crate::bound::efficient_quantile as eq;
+                    Some(InterferingBound {
+                        median_m,
+                        p95_m,
+                        cep50_m: eq(&per_frame, 0.5),
+                        ce95_m: eq(&per_frame, 0.95),
+                        tracked_median_m,
+                        tracked_p95_m,
+                        tracked_cep50_m: eq(&tracked, 0.5),
+                        tracked_ce95_m: eq(&tracked, 0.95),
+                    })
+                }
+                _ => None,
+            }
         }
-        _ => (None, None),
+        None => None,
     };
 
     // 8. The learned map against the true receivers and their mirror images.
@@ -415,6 +474,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         methods,
         peb_median_m,
         peb_p95_m,
+        interfering_bound,
         map,
         label_efficiency: le,
         train_seconds,
@@ -593,6 +653,22 @@ pub fn summary_table(m: &ReportMetrics) -> String {
             m.test_frames,
             cm(p50),
             cm(p95)
+        );
+    }
+    if let Some(b) = &m.interfering_bound {
+        let _ = writeln!(
+            s,
+            "| an efficient estimator under the bound with all paths interfering, gains unknown | {} | {} | {} | – | – |",
+            m.test_frames,
+            cm(b.cep50_m),
+            cm(b.ce95_m)
+        );
+        let _ = writeln!(
+            s,
+            "| the same, after the smoother | {} | {} | {} | – | – |",
+            m.test_frames,
+            cm(b.tracked_cep50_m),
+            cm(b.tracked_ce95_m)
         );
     }
     s

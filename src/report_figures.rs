@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use num_complex::Complex64;
 use rfloc_anchor::align::Dims;
-use rfloc_channel::simulate::{peb_at, ChannelModel, PebOptions};
+use rfloc_channel::simulate::{peb_at, ChannelModel, PebOptions, PebPaths};
 use rfloc_channel::Scenario;
 use rfloc_csi::dataset::Dataset;
 use rfloc_dsp::profile::{ProfileBuilder, Window};
@@ -260,7 +260,7 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
                 .map(|j| (j as f64 + 0.5) * g)
                 .collect();
             let opts = PebOptions {
-                reflections: false,
+                paths: PebPaths::LineOfSight,
                 dims: if inp.dims == Dims::Three { 3 } else { 2 },
             };
             let inside = |x: f64, y: f64| {

@@ -21,7 +21,8 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
-/// A report's numbers are the ones `rfloc eval` prints on the positions files it wrote.
+/// A report's numbers are the ones `rfloc eval` prints on the positions files it wrote, and its
+/// bounds are the ones `rfloc crlb` writes.
 #[test]
 fn report_numbers_equal_rfloc_eval() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,6 +87,66 @@ fn report_numbers_equal_rfloc_eval() {
             );
         }
     }
+    // the interfering-paths bound (per frame and after the smoother) is the one `rfloc crlb
+    // --interfering --track` writes for the same simulated frames (report seed 1), over the test
+    // tracks; and it is far above the line-of-sight bound, which treats every path as alone
+    assert!(readme.contains("an efficient estimator under the bound with all paths interfering"));
+    let csv = dir.path().join("peb.csv");
+    rfloc(&[
+        "crlb",
+        "factory-hall",
+        "--frames",
+        "1200",
+        "--seed",
+        "1",
+        "--interfering",
+        "--track",
+        "--out",
+        path(&csv),
+    ]);
+    let ds = rfloc_csi::dataset::Dataset::read(&work.join("dataset")).unwrap();
+    let ids = ds.track_ids.as_ref().unwrap();
+    let test: Vec<i64> = metrics["test_tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect();
+    let (mut per_frame, mut tracked) = (Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(&csv).unwrap().lines().skip(1) {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        if test.contains(&(ids[v[0] as usize] as i64)) {
+            per_frame.push(v[1]);
+            tracked.push(v[2]);
+        }
+    }
+    assert_eq!(
+        per_frame.len() as u64,
+        metrics["test_frames"].as_u64().unwrap()
+    );
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let pos = 0.5 * (v.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = (lo + 1).min(v.len() - 1);
+        v[lo] + (pos - lo as f64) * (v[hi] - v[lo])
+    };
+    let b = &metrics["interfering_bound"];
+    for (key, v) in [
+        ("median_m", &mut per_frame),
+        ("tracked_median_m", &mut tracked),
+    ] {
+        let (a, c) = (b[key].as_f64().unwrap(), median(v));
+        assert!(
+            (a - c).abs() <= 1e-9 * a,
+            "{key}: report {a}, rfloc crlb {c}"
+        );
+    }
+    let los = metrics["peb_median_m"].as_f64().unwrap();
+    let all = b["median_m"].as_f64().unwrap();
+    let smoothed = b["tracked_median_m"].as_f64().unwrap();
+    assert!(all > 3.0 * los, "interfering {all} vs LoS {los}");
+    assert!(smoothed < all, "smoothing must help: {smoothed} vs {all}");
 }
 
 /// `rfloc anchor --fine-tune` retrains with the labels held fixed, records how many it used,

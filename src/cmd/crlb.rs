@@ -1,13 +1,14 @@
 //! `rfloc crlb SCENARIO|DATASET --out FILE.csv`: the position error bound (PEB) per frame
-//! (`frame,peb_m`) and its median and 95th percentile, from line of sight and optionally from the
-//! visible reflections (virtual anchors; scenarios only).
+//! (`frame,peb_m`) and its median and 95th percentile, from line of sight; optionally (scenarios
+//! only) also from the visible reflections as if each were alone (`--reflections`), or from all
+//! paths with their gains unknown, interfering where they overlap in delay (`--interfering`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use rfloc_channel::crlb::{median_p95, range_crlb_m};
-use rfloc_channel::{peb_from_dataset, peb_per_frame, PebOptions};
+use rfloc_channel::{peb_from_dataset, peb_per_frame, GainKnowledge, PebOptions, PebPaths};
 use rfloc_csi::dataset::Dataset;
 
 #[derive(clap::Args, Debug)]
@@ -24,48 +25,162 @@ pub struct Args {
     #[arg(long)]
     pub frames: Option<usize>,
     /// Also count visible reflections as ranges to virtual anchors (scenarios only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "interfering")]
     pub reflections: bool,
+    /// All specular paths of a link in one model with unknown gains, and the dense multipath as
+    /// coloured noise: paths that overlap in delay share their information (scenarios only).
+    #[arg(long)]
+    pub interfering: bool,
+    /// With `--interfering`: the frames (true positions, times, tracks) of this dataset instead of
+    /// the scenario's own walks, in the scenario's hall; the noise floor is the one the scenario
+    /// sets on its own walks. For a recorded or ray-traced dataset of the same hall.
+    #[arg(long, requires = "interfering")]
+    pub at: Option<PathBuf>,
+    /// With `--interfering`: the paths' amplitudes are known, only their phases unknown.
+    #[arg(long, requires = "interfering")]
+    pub known_amplitudes: bool,
+    /// Also the bound after the product's smoother (`rfloc locate --track`): each frame's bound
+    /// as its measurement σ, the walker's motion model, every track smoothed (a second CSV
+    /// column `peb_tracked_m`). What tracking could reach if every frame met its bound.
+    #[arg(long)]
+    pub track: bool,
     /// 2: height known (default); 3: full 3D bound.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     pub dims: u8,
 }
 
+/// The frames a bound was computed on and the bound of each.
+struct Bounds {
+    label: String,
+    offsets_hz: Vec<f64>,
+    ds: Dataset,
+    pebs: Vec<f64>,
+}
+
+/// The line-of-sight bound from a dataset's own ground truth.
+fn dataset_bounds(dir: &std::path::Path, args: &Args) -> anyhow::Result<Bounds> {
+    if args.reflections || args.interfering {
+        let flag = if args.reflections {
+            "reflections"
+        } else {
+            "interfering"
+        };
+        bail!(
+            "--{flag} needs a scenario: a dataset does not say which face a reflection came from \
+             (for a dataset of a bundled hall: `rfloc crlb SCENARIO --interfering --at DATASET`)"
+        );
+    }
+    let ds = Dataset::read(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let pebs = peb_from_dataset(&ds, args.dims as usize)
+        .with_context(|| format!("bound for {}", dir.display()))?;
+    Ok(Bounds {
+        label: ds.meta.name.clone(),
+        offsets_hz: ds.meta.subcarrier_offsets_hz.clone(),
+        ds,
+        pebs,
+    })
+}
+
+/// A scenario's bound on its own simulated walks, or (`--at`) on a dataset's frames.
+fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
+    let dims = args.dims as usize;
+    let scenario = super::simulate::load_scenario(&args.input)?;
+    let offsets_hz = scenario.plan.offsets_hz().to_vec();
+    let paths = if args.interfering {
+        PebPaths::Interfering(if args.known_amplitudes {
+            GainKnowledge::PhaseUnknown
+        } else {
+            GainKnowledge::Unknown
+        })
+    } else if args.reflections {
+        PebPaths::Resolvable
+    } else {
+        PebPaths::LineOfSight
+    };
+    let PebPaths::Interfering(gains) = paths else {
+        let (ds, pebs) = peb_per_frame(
+            &scenario,
+            args.seed,
+            args.frames,
+            PebOptions { paths, dims },
+        )
+        .with_context(|| format!("bound for {}", scenario.name))?;
+        return Ok(Bounds {
+            label: scenario.name.clone(),
+            offsets_hz,
+            ds,
+            pebs,
+        });
+    };
+    // the same bound as peb_per_frame's, on every core
+    let sim = rfloc_channel::simulate(&scenario, args.seed, args.frames)
+        .with_context(|| format!("simulating {}", scenario.name))?;
+    let noise_var = crate::bound::simulated_noise_variance(&sim)?;
+    let dense = if scenario.diffuse.paths > 0 {
+        format!(
+            ", dense multipath {} dB from the first arrival, decay {} ns",
+            scenario.diffuse.power_db,
+            scenario.diffuse.decay_s * 1e9
+        )
+    } else {
+        ", no dense multipath".to_string()
+    };
+    let (label, ds) = match &args.at {
+        Some(at) => {
+            let ds = Dataset::read(at).with_context(|| format!("reading {}", at.display()))?;
+            (
+                format!("{} in {}'s hall{dense}", ds.meta.name, scenario.name),
+                ds,
+            )
+        }
+        None => (format!("{}{dense}", scenario.name), sim),
+    };
+    let frames: Vec<usize> = (0..ds.n_frames()).collect();
+    let positions = crate::bound::true_positions(&ds, &frames)?;
+    let pebs = crate::bound::interfering_bounds(&scenario, &positions, noise_var, dims, gains);
+    Ok(Bounds {
+        label,
+        offsets_hz,
+        ds,
+        pebs,
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = std::path::Path::new(&args.input);
     let dims = args.dims as usize;
-    let (label, offsets, pebs) = if dir.is_dir() && dir.join("meta.json").exists() {
-        if args.reflections {
-            bail!("--reflections needs a scenario: a dataset does not say which face a reflection came from");
-        }
-        let ds = Dataset::read(dir).with_context(|| format!("reading {}", dir.display()))?;
-        let pebs =
-            peb_from_dataset(&ds, dims).with_context(|| format!("bound for {}", dir.display()))?;
-        (
-            ds.meta.name.clone(),
-            ds.meta.subcarrier_offsets_hz.clone(),
-            pebs,
-        )
+    let Bounds {
+        label,
+        offsets_hz: offsets,
+        ds,
+        pebs,
+    } = if dir.is_dir() && dir.join("meta.json").exists() {
+        dataset_bounds(dir, &args)?
     } else {
-        let scenario = super::simulate::load_scenario(&args.input)?;
-        let opts = PebOptions {
-            reflections: args.reflections,
-            dims,
-        };
-        let (_, pebs) = peb_per_frame(&scenario, args.seed, args.frames, opts)
-            .with_context(|| format!("bound for {}", scenario.name))?;
-        (
-            scenario.name.clone(),
-            scenario.plan.offsets_hz().to_vec(),
-            pebs,
-        )
+        scenario_bounds(&args)?
+    };
+    let tracked = if args.track {
+        let frames: Vec<usize> = (0..pebs.len()).collect();
+        Some(crate::bound::tracked_bound(&ds, &frames, &pebs, dims)?)
+    } else {
+        None
     };
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "frame,peb_m")?;
-    for (i, p) in pebs.iter().enumerate() {
-        writeln!(w, "{i},{p}")?;
+    match &tracked {
+        None => {
+            writeln!(w, "frame,peb_m")?;
+            for (i, p) in pebs.iter().enumerate() {
+                writeln!(w, "{i},{p}")?;
+            }
+        }
+        Some(t) => {
+            writeln!(w, "frame,peb_m,peb_tracked_m")?;
+            for (i, (p, q)) in pebs.iter().zip(t).enumerate() {
+                writeln!(w, "{i},{p},{q}")?;
+            }
+        }
     }
     w.flush()
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -78,12 +193,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     writeln!(
         stdout,
         "{label}: PEB ({dims}D, {}) median {:.4} m, 95th percentile {:.4} m over {} frames ({} with a finite bound)",
-        if args.reflections { "LoS + reflections" } else { "line of sight" },
+        if args.known_amplitudes {
+            "all paths interfering, amplitudes known, phases unknown"
+        } else if args.interfering {
+            "all paths interfering, gains unknown"
+        } else if args.reflections {
+            "LoS + reflections, each alone"
+        } else {
+            "line of sight"
+        },
         median,
         p95,
         pebs.len(),
         finite
     )?;
+    use crate::bound::efficient_quantile as eq;
+    writeln!(
+        stdout,
+        "an efficient estimator: CEP50 {:.4} m, CE95 {:.4} m",
+        eq(&pebs, 0.5),
+        eq(&pebs, 0.95)
+    )?;
+    if let Some(t) = &tracked {
+        if let Some((m, p)) = median_p95(t) {
+            writeln!(
+                stdout,
+                "after the smoother (walker model, q = {} m²/s³): median {m:.4} m, 95th percentile {p:.4} m; an efficient estimator: CEP50 {:.4} m, CE95 {:.4} m",
+                rfloc_anchor::track::WALKING_ACCEL_PSD,
+                eq(t, 0.5),
+                eq(t, 0.95)
+            )?;
+        }
+    }
     writeln!(
         stdout,
         "single-path range bound at 25 dB per subcarrier on this tone plan: {:.4} m",

@@ -7,7 +7,7 @@
 //! - [`motion`]: walks along aisles, grids, point lists;
 //! - [`scenario`]: TOML scenarios (bundled ones in `scenarios/`);
 //! - [`simulate`](mod@simulate): scenario → exchange-format dataset with ground truth;
-//! - [`crlb`]: delay CRLB and position error bound.
+//! - [`crlb`]: delay CRLB and position error bounds (paths alone, or interfering with gains unknown).
 //!
 //! Physics does no I/O: scenarios are parsed from `&str`, datasets returned in memory.
 
@@ -20,7 +20,10 @@ pub mod ofdm;
 pub mod scenario;
 pub mod simulate;
 
-pub use crlb::{delay_crlb_s, peb, range_crlb_m, RangeAnchor};
+pub use crlb::{
+    delay_crlb_s, link_position_information, peb, peb_from_information, range_crlb_m,
+    DenseMultipath, GainKnowledge, LinkPath, RangeAnchor,
+};
 pub use error::ChannelError;
 pub use geometry::{BoxObstacle, Face, FloorOutline, FloorRect, Material, Receiver, Scene};
 pub use image_sources::{paths, AnchorSet, Path, VirtualAnchor, SPEED_OF_LIGHT};
@@ -28,5 +31,6 @@ pub use motion::{Motion, Trajectory};
 pub use ofdm::{Synthesizer, TonePlan};
 pub use scenario::{bundled, Scenario, BUNDLED};
 pub use simulate::{
-    peb_at, peb_from_dataset, peb_per_frame, simulate, trajectory, ChannelModel, PebOptions,
+    interfering_peb_at, peb_at, peb_from_dataset, peb_per_frame, simulate, trajectory,
+    ChannelModel, PebOptions, PebPaths,
 };

@@ -24,7 +24,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rfloc_csi::dataset::{Dataset, DatasetMeta, ReceiverMeta, Truth};
 
-use crate::crlb::{delay_crlb_s, peb, RangeAnchor};
+use crate::crlb::{
+    delay_crlb_s, link_position_information, peb, peb_from_information, DenseMultipath,
+    GainKnowledge, LinkPath, RangeAnchor,
+};
 use crate::error::ChannelError;
 use crate::geometry::distance;
 use crate::image_sources::{AnchorSet, Path, SPEED_OF_LIGHT};
@@ -313,34 +316,43 @@ pub fn noise_variance(scenario: &Scenario, link_power: &[f64]) -> f64 {
     p_ref / 10f64.powf(snr_db / 10.0)
 }
 
+/// Which paths enter the position error bound, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PebPaths {
+    /// Each receiver's line-of-sight path, a range with the single-path bound.
+    #[default]
+    LineOfSight,
+    /// Also every visible reflection, each a range to its virtual anchor as if it were alone
+    /// (resolvable).
+    Resolvable,
+    /// Every specular path of a link in one model, gains known as the field says, so that paths
+    /// close in delay share their information, and the scenario's dense multipath as coloured
+    /// noise ([`crate::crlb::link_position_information`]).
+    Interfering(GainKnowledge),
+}
+
 /// Which measurements enter the position error bound.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PebOptions {
-    /// Also use visible reflections (virtual anchors as extra range anchors).
-    pub reflections: bool,
+    pub paths: PebPaths,
     /// 2 (height known) or 3.
     pub dims: usize,
 }
 
-impl Default for PebOptions {
-    fn default() -> Self {
-        PebOptions {
-            reflections: false,
-            dims: 2,
-        }
-    }
-}
-
 /// PEB (m) of a transmitter at `tx` in a scenario with noise variance `noise_var` (per
-/// subcarrier): every antenna's line-of-sight path (and, optionally, each visible reflection via its
-/// virtual anchor) is a range with the single-path CRLB `c σ_τ(|α|²/σ²)`.
+/// subcarrier). [`PebPaths::LineOfSight`] and [`PebPaths::Resolvable`]: every antenna's
+/// line-of-sight path (and each visible reflection via its virtual anchor) is a range with the
+/// single-path CRLB `c σ_τ(|α|²/σ²)`. [`PebPaths::Interfering`]: [`interfering_peb_at`].
 pub fn peb_at(model: &ChannelModel, tx: [f64; 3], noise_var: f64, opts: PebOptions) -> f64 {
+    if let PebPaths::Interfering(gains) = opts.paths {
+        return interfering_peb_at(model, tx, noise_var, opts.dims, gains);
+    }
     let offsets = model.scenario.plan.offsets_hz();
     let mut anchors = Vec::new();
     for (r, sets) in model.anchors.iter().enumerate() {
         for (a, set) in sets.iter().enumerate() {
             for p in model.paths(r, a, tx) {
-                if !p.los && !opts.reflections {
+                if !p.los && opts.paths == PebPaths::LineOfSight {
                     continue;
                 }
                 let snr = if noise_var > 0.0 {
@@ -357,6 +369,62 @@ pub fn peb_at(model: &ChannelModel, tx: [f64; 3], noise_var: f64, opts: PebOptio
         }
     }
     peb(tx, &anchors, opts.dims)
+}
+
+/// PEB (m) with interfering paths: each antenna's link is every specular path, its delay tied to
+/// `tx` through its virtual anchor and its gain known as `gains` says, plus the scenario's dense
+/// multipath as coloured noise (its exponential profile from the link's first arrival, with the
+/// power [`simulate`] gives it). Receiver offsets are taken as known (synchronized, calibrated
+/// receivers), as in the line-of-sight bound. Zero for zero noise.
+pub fn interfering_peb_at(
+    model: &ChannelModel,
+    tx: [f64; 3],
+    noise_var: f64,
+    dims: usize,
+    gains: GainKnowledge,
+) -> f64 {
+    if noise_var.is_nan() || noise_var <= 0.0 {
+        return 0.0;
+    }
+    let offsets = model.scenario.plan.offsets_hz();
+    let carrier = model.scenario.plan.carrier_hz();
+    let dif = model.scenario.diffuse;
+    let mut j = [[0.0f64; 3]; 3];
+    let mut link = Vec::new();
+    for (r, sets) in model.anchors.iter().enumerate() {
+        for (a, set) in sets.iter().enumerate() {
+            let paths = model.paths(r, a, tx);
+            link.clear();
+            for p in &paths {
+                let v = set.anchors[p.anchor_index].position;
+                let d = [tx[0] - v[0], tx[1] - v[1], tx[2] - v[2]];
+                let n = distance(tx, v).max(1e-9) * SPEED_OF_LIGHT;
+                link.push(LinkPath {
+                    delay_s: p.delay_s,
+                    gain: p.gain
+                        * Complex64::from_polar(1.0, -std::f64::consts::TAU * carrier * p.delay_s),
+                    delay_gradient: [d[0] / n, d[1] / n, d[2] / n],
+                });
+            }
+            // the same power simulate() gives the dense paths: a share of the specular power
+            let dense = (dif.paths > 0)
+                .then(|| paths.first())
+                .flatten()
+                .map(|first| DenseMultipath {
+                    first_arrival_s: first.delay_s,
+                    decay_s: dif.decay_s,
+                    power: paths.iter().map(|p| p.gain.norm_sqr()).sum::<f64>()
+                        * 10f64.powf(dif.power_db / 10.0),
+                });
+            let jl = link_position_information(offsets, &link, noise_var, gains, dense);
+            for (row, lrow) in j.iter_mut().zip(jl) {
+                for (x, y) in row.iter_mut().zip(lrow) {
+                    *x += y;
+                }
+            }
+        }
+    }
+    peb_from_information(&j, dims)
 }
 
 /// PEB per frame of a dataset from its ground truth (positions, receiver positions, path delays

@@ -259,7 +259,7 @@ fn same_seed_same_bytes_on_disk() {
 fn dataset_and_scenario_bounds_agree() {
     let s = Scenario::from_toml_str(bundled("factory-a").unwrap()).unwrap();
     let opts = rfloc_channel::PebOptions {
-        reflections: false,
+        paths: rfloc_channel::PebPaths::LineOfSight,
         dims: 2,
     };
     let (ds, from_scenario) = rfloc_channel::peb_per_frame(&s, 9, Some(300), opts).unwrap();
@@ -276,11 +276,47 @@ fn dataset_and_scenario_bounds_agree() {
     assert!(finite > 100, "{finite}");
     // with reflections the bound can only improve
     let opts = rfloc_channel::PebOptions {
-        reflections: true,
+        paths: rfloc_channel::PebPaths::Resolvable,
         dims: 2,
     };
     let (_, with_refl) = rfloc_channel::peb_per_frame(&s, 9, Some(300), opts).unwrap();
     for (a, b) in from_scenario.iter().zip(&with_refl) {
         assert!(*b <= *a * (1.0 + 1e-9));
     }
+}
+
+/// The interfering-paths bound on factory-a frames: knowing the amplitudes can only lower it,
+/// the dense multipath can only raise it, and paths that overlap in delay leave it far above the
+/// bound that treats every path as alone.
+#[test]
+fn interfering_bound_orders_as_the_knowledge_does() {
+    use rfloc_channel::{GainKnowledge, PebOptions, PebPaths};
+    let s = Scenario::from_toml_str(bundled("factory-a").unwrap()).unwrap();
+    let mut no_dense = s.clone();
+    no_dense.diffuse.paths = 0;
+    let run = |sc: &Scenario, paths| {
+        rfloc_channel::peb_per_frame(sc, 4, Some(40), PebOptions { paths, dims: 2 })
+            .unwrap()
+            .1
+    };
+    let unknown = run(&s, PebPaths::Interfering(GainKnowledge::Unknown));
+    let amplitudes = run(&s, PebPaths::Interfering(GainKnowledge::PhaseUnknown));
+    let white = run(&no_dense, PebPaths::Interfering(GainKnowledge::Unknown));
+    let alone = run(&s, PebPaths::Resolvable);
+    for i in 0..unknown.len() {
+        assert!(unknown[i].is_finite(), "frame {i}");
+        assert!(amplitudes[i] <= unknown[i] * (1.0 + 1e-9), "frame {i}");
+        assert!(white[i] <= unknown[i] * (1.0 + 1e-9), "frame {i}");
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    assert!(
+        median(&unknown) > 5.0 * median(&alone),
+        "{} vs {}",
+        median(&unknown),
+        median(&alone)
+    );
 }
