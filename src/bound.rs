@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use rfloc_channel::simulate::{interfering_peb_at, ChannelModel};
-use rfloc_channel::{GainKnowledge, Scenario};
+use rfloc_channel::{Scenario, Unknowns};
 use rfloc_csi::dataset::Dataset;
 
 /// The per-subcarrier noise variance a simulated dataset records (`meta.json` `noise`).
@@ -32,7 +32,8 @@ pub fn true_positions(ds: &Dataset, frames: &[usize]) -> anyhow::Result<Vec<[f64
 }
 
 /// The interfering-paths bound (`rfloc_channel::interfering_peb_at`: every specular path of
-/// `scenario`'s hall, gains known as `gains` says, the dense multipath as coloured noise) at each
+/// `scenario`'s hall, gains and clocks known as `unknowns` says, the dense multipath as coloured
+/// noise) at each
 /// of `positions`, with per-subcarrier noise variance `noise_var`. The positions are split over
 /// the machine's cores.
 pub fn interfering_bounds(
@@ -40,7 +41,7 @@ pub fn interfering_bounds(
     positions: &[[f64; 3]],
     noise_var: f64,
     dims: usize,
-    gains: GainKnowledge,
+    unknowns: Unknowns,
 ) -> Vec<f64> {
     let model = ChannelModel::new(scenario);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -52,7 +53,7 @@ pub fn interfering_bounds(
                 let model = &model;
                 s.spawn(move || {
                     part.iter()
-                        .map(|&tx| interfering_peb_at(model, tx, noise_var, dims, gains))
+                        .map(|&tx| interfering_peb_at(model, tx, noise_var, dims, unknowns))
                         .collect::<Vec<f64>>()
                 })
             })

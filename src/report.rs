@@ -389,7 +389,10 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                 &crate::bound::true_positions(&ds, &test_frames)?,
                 crate::bound::simulated_noise_variance(&ds)?,
                 d,
-                rfloc_channel::GainKnowledge::Unknown,
+                rfloc_channel::Unknowns {
+                    gains: rfloc_channel::GainKnowledge::Unknown,
+                    clock_offset: !ds.meta.synchronized,
+                },
             );
             let tracked = crate::bound::tracked_bound(&ds, &test_frames, &per_frame, d)?;
             match (median_p95_finite(&per_frame), median_p95_finite(&tracked)) {

@@ -1,14 +1,17 @@
 //! `rfloc crlb SCENARIO|DATASET --out FILE.csv`: the position error bound (PEB) per frame
 //! (`frame,peb_m`) and its median and 95th percentile, from line of sight; optionally (scenarios
 //! only) also from the visible reflections as if each were alone (`--reflections`), or from all
-//! paths with their gains unknown, interfering where they overlap in delay (`--interfering`).
+//! paths with their gains unknown, interfering where they overlap in delay (`--interfering`,
+//! with the receivers' clocks unknown for unsynchronized receivers).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use rfloc_channel::crlb::{median_p95, range_crlb_m};
-use rfloc_channel::{peb_from_dataset, peb_per_frame, GainKnowledge, PebOptions, PebPaths};
+use rfloc_channel::{
+    peb_from_dataset, peb_per_frame, GainKnowledge, PebOptions, PebPaths, Unknowns,
+};
 use rfloc_csi::dataset::Dataset;
 
 #[derive(clap::Args, Debug)]
@@ -36,6 +39,10 @@ pub struct Args {
     /// sets on its own walks. For a recorded or ray-traced dataset of the same hall.
     #[arg(long, requires = "interfering")]
     pub at: Option<PathBuf>,
+    /// With `--interfering`: each receiver's timing offset is unknown in every frame, as for
+    /// unsynchronized receivers (the default when the frames' receivers are unsynchronized).
+    #[arg(long, requires = "interfering")]
+    pub unsynchronized: bool,
     /// With `--interfering`: the paths' amplitudes are known, only their phases unknown.
     #[arg(long, requires = "interfering")]
     pub known_amplitudes: bool,
@@ -86,18 +93,12 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
     let dims = args.dims as usize;
     let scenario = super::simulate::load_scenario(&args.input)?;
     let offsets_hz = scenario.plan.offsets_hz().to_vec();
-    let paths = if args.interfering {
-        PebPaths::Interfering(if args.known_amplitudes {
-            GainKnowledge::PhaseUnknown
+    if !args.interfering {
+        let paths = if args.reflections {
+            PebPaths::Resolvable
         } else {
-            GainKnowledge::Unknown
-        })
-    } else if args.reflections {
-        PebPaths::Resolvable
-    } else {
-        PebPaths::LineOfSight
-    };
-    let PebPaths::Interfering(gains) = paths else {
+            PebPaths::LineOfSight
+        };
         let (ds, pebs) = peb_per_frame(
             &scenario,
             args.seed,
@@ -111,7 +112,7 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
             ds,
             pebs,
         });
-    };
+    }
     // the same bound as peb_per_frame's, on every core
     let sim = rfloc_channel::simulate(&scenario, args.seed, args.frames)
         .with_context(|| format!("simulating {}", scenario.name))?;
@@ -135,9 +136,23 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
         }
         None => (format!("{}{dense}", scenario.name), sim),
     };
+    let unknowns = Unknowns {
+        gains: if args.known_amplitudes {
+            GainKnowledge::PhaseUnknown
+        } else {
+            GainKnowledge::Unknown
+        },
+        // the frames' own receivers decide, unless asked
+        clock_offset: args.unsynchronized || !ds.meta.synchronized,
+    };
+    let label = if unknowns.clock_offset {
+        format!("{label}, receiver clocks unknown in every frame")
+    } else {
+        label
+    };
     let frames: Vec<usize> = (0..ds.n_frames()).collect();
     let positions = crate::bound::true_positions(&ds, &frames)?;
-    let pebs = crate::bound::interfering_bounds(&scenario, &positions, noise_var, dims, gains);
+    let pebs = crate::bound::interfering_bounds(&scenario, &positions, noise_var, dims, unknowns);
     Ok(Bounds {
         label,
         offsets_hz,

@@ -152,6 +152,17 @@ pub enum GainKnowledge {
     PhaseUnknown,
 }
 
+/// What the estimator does not know about a link besides the position:
+/// [`link_position_information`] eliminates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unknowns {
+    pub gains: GainKnowledge,
+    /// The receiver's timing offset is unknown in every frame (unsynchronized receivers): one
+    /// more nuisance parameter that delays every path of the link alike, so the link only says
+    /// how its paths' delays differ.
+    pub clock_offset: bool,
+}
+
 /// Dense multipath as a random, Gaussian part of a link with an exponential power–delay profile
 /// starting at the first arrival (the Richter model): it adds the covariance
 /// `C_kl = P e^{−jω t₀} / (1 + jω T)`, `ω = 2π (f_k − f_l)`, to the white noise.
@@ -166,8 +177,9 @@ pub struct DenseMultipath {
 }
 
 /// Fisher information (m⁻², 3×3) of the transmitter position from one link, every path's delay
-/// tied to the position and its gain unknown as `gains` says: `(2/σ²) Re(Dᴴ P⊥ D)` (module
-/// docs), `P⊥` the projector out of the nuisance directions (`A` for unknown gains). With `dense`,
+/// tied to the position and its gain (and the receiver's clock) unknown as `unknowns` says:
+/// `(2/σ²) Re(Dᴴ P⊥ D)` (module docs), `P⊥` the projector out of the nuisance directions (`A`
+/// for unknown gains; `Σ_p g_p (−j2π f_k) A_kp` for an unknown timing offset). With `dense`,
 /// the noise covariance is `σ² I + C` and `D` and the nuisance directions are whitened by its
 /// Cholesky factor first. `noise_var` is the per-subcarrier noise variance σ². Nuisance directions
 /// that the earlier ones already span (to 1e-12 of their energy: paths at the same delay) add
@@ -176,7 +188,7 @@ pub fn link_position_information(
     offsets_hz: &[f64],
     paths: &[LinkPath],
     noise_var: f64,
-    gains: GainKnowledge,
+    unknowns: Unknowns,
     dense: Option<DenseMultipath>,
 ) -> [[f64; 3]; 3] {
     let mut j = [[0.0f64; 3]; 3];
@@ -208,9 +220,21 @@ pub fn link_position_information(
     }
     // the nuisance directions, each a real parameter's derivative
     let mut nuisance: Vec<Vec<Complex64>> = Vec::with_capacity(2 * paths.len());
+    if unknowns.clock_offset {
+        // ∂μ/∂δ: every path delayed alike
+        let mut col = vec![Complex64::new(0.0, 0.0); k];
+        for p in paths {
+            for (kk, f) in offsets_hz.iter().enumerate() {
+                col[kk] += p.gain
+                    * Complex64::new(0.0, -tau * f)
+                    * Complex64::from_polar(1.0, -tau * f * p.delay_s);
+            }
+        }
+        nuisance.push(col);
+    }
     for p in paths {
         let a = steer(p.delay_s);
-        match gains {
+        match unknowns.gains {
             GainKnowledge::Unknown => {
                 nuisance.push(a.iter().map(|x| x * Complex64::i()).collect());
                 nuisance.push(a);
@@ -460,7 +484,10 @@ mod tests {
         assert!((ratio - 1.0).abs() < 0.10, "MC var / CRLB = {ratio}");
     }
 
-    const U: GainKnowledge = GainKnowledge::Unknown;
+    const U: Unknowns = Unknowns {
+        gains: GainKnowledge::Unknown,
+        clock_offset: false,
+    };
 
     fn los_path(tx: [f64; 3], anchor: [f64; 3], gain: Complex64) -> LinkPath {
         let d = [tx[0] - anchor[0], tx[1] - anchor[1], tx[2] - anchor[2]];
@@ -558,6 +585,57 @@ mod tests {
                 assert!(share < left, "lag {lag_m} m: {share}");
             } else {
                 assert!((share - 1.0).abs() < 1e-9, "lag {lag_m} m: {share}");
+            }
+        }
+    }
+
+    /// An unknown receiver clock: one path says nothing; two paths far apart in delay say their
+    /// range difference, whose variance is the sum of the two ranges' (`J = (u₁ − u₂)(u₁ − u₂)ᵀ /
+    /// (σ₁² + σ₂²)`, the time-difference bound).
+    #[test]
+    fn an_unknown_clock_leaves_the_range_difference() {
+        let plan = TonePlan::wifi(80, 5.5e9).unwrap();
+        let f = plan.offsets_hz();
+        let tx = [6.0, 2.0, 1.0];
+        let clock = Unknowns {
+            gains: GainKnowledge::Unknown,
+            clock_offset: true,
+        };
+        let (v1, v2) = ([0.0, 10.0, 1.0], [0.0, 490.0, 1.0]); // 1.6 µs apart, as above
+        let (g1, g2) = (
+            Complex64::from_polar(1.0, 0.3),
+            Complex64::from_polar(0.5, 1.1),
+        );
+        let noise_var = 0.01;
+        let one = link_position_information(f, &[los_path(tx, v1, g1)], noise_var, clock, None);
+        assert!(one.iter().flatten().all(|x| x.abs() < 1e-6), "{one:?}");
+        let two = link_position_information(
+            f,
+            &[los_path(tx, v1, g1), los_path(tx, v2, g2)],
+            noise_var,
+            clock,
+            None,
+        );
+        let (s1, s2) = (
+            range_crlb_m(f, g1.norm_sqr() / noise_var),
+            range_crlb_m(f, g2.norm_sqr() / noise_var),
+        );
+        let unit = |v: [f64; 3]| {
+            let d = [tx[0] - v[0], tx[1] - v[1], tx[2] - v[2]];
+            let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+            [d[0] / n, d[1] / n, d[2] / n]
+        };
+        let (u1, u2) = (unit(v1), unit(v2));
+        let du = [u1[0] - u2[0], u1[1] - u2[1], u1[2] - u2[2]];
+        let w = 1.0 / (s1 * s1 + s2 * s2);
+        for r in 0..3 {
+            for c in 0..3 {
+                let want = w * du[r] * du[c];
+                assert!(
+                    (two[r][c] - want).abs() < 0.01 * w,
+                    "[{r}][{c}]: {} vs {want}",
+                    two[r][c]
+                );
             }
         }
     }
@@ -694,7 +772,10 @@ mod tests {
             f,
             &[path(x0)],
             noise_var,
-            GainKnowledge::PhaseUnknown,
+            Unknowns {
+                gains: GainKnowledge::PhaseUnknown,
+                clock_offset: false,
+            },
             Some(dm),
         )[0][0];
         assert!(known >= jx * (1.0 - 1e-9), "{known} < {jx}");

@@ -22,7 +22,7 @@ pub mod simulate;
 
 pub use crlb::{
     delay_crlb_s, link_position_information, peb, peb_from_information, range_crlb_m,
-    DenseMultipath, GainKnowledge, LinkPath, RangeAnchor,
+    DenseMultipath, GainKnowledge, LinkPath, RangeAnchor, Unknowns,
 };
 pub use error::ChannelError;
 pub use geometry::{BoxObstacle, Face, FloorOutline, FloorRect, Material, Receiver, Scene};

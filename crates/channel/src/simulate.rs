@@ -25,8 +25,8 @@ use rand_distr::StandardNormal;
 use rfloc_csi::dataset::{Dataset, DatasetMeta, ReceiverMeta, Truth};
 
 use crate::crlb::{
-    delay_crlb_s, link_position_information, peb, peb_from_information, DenseMultipath,
-    GainKnowledge, LinkPath, RangeAnchor,
+    delay_crlb_s, link_position_information, peb, peb_from_information, DenseMultipath, LinkPath,
+    RangeAnchor, Unknowns,
 };
 use crate::error::ChannelError;
 use crate::geometry::distance;
@@ -325,10 +325,10 @@ pub enum PebPaths {
     /// Also every visible reflection, each a range to its virtual anchor as if it were alone
     /// (resolvable).
     Resolvable,
-    /// Every specular path of a link in one model, gains known as the field says, so that paths
-    /// close in delay share their information, and the scenario's dense multipath as coloured
-    /// noise ([`crate::crlb::link_position_information`]).
-    Interfering(GainKnowledge),
+    /// Every specular path of a link in one model, gains (and clock) known as the field says, so
+    /// that paths close in delay share their information, and the scenario's dense multipath as
+    /// coloured noise ([`crate::crlb::link_position_information`]).
+    Interfering(Unknowns),
 }
 
 /// Which measurements enter the position error bound.
@@ -344,8 +344,8 @@ pub struct PebOptions {
 /// line-of-sight path (and each visible reflection via its virtual anchor) is a range with the
 /// single-path CRLB `c σ_τ(|α|²/σ²)`. [`PebPaths::Interfering`]: [`interfering_peb_at`].
 pub fn peb_at(model: &ChannelModel, tx: [f64; 3], noise_var: f64, opts: PebOptions) -> f64 {
-    if let PebPaths::Interfering(gains) = opts.paths {
-        return interfering_peb_at(model, tx, noise_var, opts.dims, gains);
+    if let PebPaths::Interfering(unknowns) = opts.paths {
+        return interfering_peb_at(model, tx, noise_var, opts.dims, unknowns);
     }
     let offsets = model.scenario.plan.offsets_hz();
     let mut anchors = Vec::new();
@@ -372,16 +372,17 @@ pub fn peb_at(model: &ChannelModel, tx: [f64; 3], noise_var: f64, opts: PebOptio
 }
 
 /// PEB (m) with interfering paths: each antenna's link is every specular path, its delay tied to
-/// `tx` through its virtual anchor and its gain known as `gains` says, plus the scenario's dense
-/// multipath as coloured noise (its exponential profile from the link's first arrival, with the
-/// power [`simulate`] gives it). Receiver offsets are taken as known (synchronized, calibrated
-/// receivers), as in the line-of-sight bound. Zero for zero noise.
+/// `tx` through its virtual anchor and its gain known as `unknowns` says, plus the scenario's
+/// dense multipath as coloured noise (its exponential profile from the link's first arrival, with
+/// the power [`simulate`] gives it). A receiver's timing offset is known (synchronized,
+/// calibrated receivers, as in the line-of-sight bound) unless `unknowns.clock_offset`, where it
+/// is unknown per link and frame. Zero for zero noise.
 pub fn interfering_peb_at(
     model: &ChannelModel,
     tx: [f64; 3],
     noise_var: f64,
     dims: usize,
-    gains: GainKnowledge,
+    unknowns: Unknowns,
 ) -> f64 {
     if noise_var.is_nan() || noise_var <= 0.0 {
         return 0.0;
@@ -416,7 +417,7 @@ pub fn interfering_peb_at(
                     power: paths.iter().map(|p| p.gain.norm_sqr()).sum::<f64>()
                         * 10f64.powf(dif.power_db / 10.0),
                 });
-            let jl = link_position_information(offsets, &link, noise_var, gains, dense);
+            let jl = link_position_information(offsets, &link, noise_var, unknowns, dense);
             for (row, lrow) in j.iter_mut().zip(jl) {
                 for (x, y) in row.iter_mut().zip(lrow) {
                     *x += y;

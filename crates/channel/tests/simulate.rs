@@ -286,11 +286,17 @@ fn dataset_and_scenario_bounds_agree() {
 }
 
 /// The interfering-paths bound on factory-a frames: knowing the amplitudes can only lower it,
-/// the dense multipath can only raise it, and paths that overlap in delay leave it far above the
+/// the dense multipath and an unknown receiver clock can only raise it, and paths that overlap in delay leave it far above the
 /// bound that treats every path as alone.
 #[test]
 fn interfering_bound_orders_as_the_knowledge_does() {
-    use rfloc_channel::{GainKnowledge, PebOptions, PebPaths};
+    use rfloc_channel::{GainKnowledge, PebOptions, PebPaths, Unknowns};
+    let with = |gains, clock_offset| {
+        PebPaths::Interfering(Unknowns {
+            gains,
+            clock_offset,
+        })
+    };
     let s = Scenario::from_toml_str(bundled("factory-a").unwrap()).unwrap();
     let mut no_dense = s.clone();
     no_dense.diffuse.paths = 0;
@@ -299,14 +305,16 @@ fn interfering_bound_orders_as_the_knowledge_does() {
             .unwrap()
             .1
     };
-    let unknown = run(&s, PebPaths::Interfering(GainKnowledge::Unknown));
-    let amplitudes = run(&s, PebPaths::Interfering(GainKnowledge::PhaseUnknown));
-    let white = run(&no_dense, PebPaths::Interfering(GainKnowledge::Unknown));
+    let unknown = run(&s, with(GainKnowledge::Unknown, false));
+    let amplitudes = run(&s, with(GainKnowledge::PhaseUnknown, false));
+    let white = run(&no_dense, with(GainKnowledge::Unknown, false));
+    let no_clock = run(&s, with(GainKnowledge::Unknown, true));
     let alone = run(&s, PebPaths::Resolvable);
     for i in 0..unknown.len() {
         assert!(unknown[i].is_finite(), "frame {i}");
         assert!(amplitudes[i] <= unknown[i] * (1.0 + 1e-9), "frame {i}");
         assert!(white[i] <= unknown[i] * (1.0 + 1e-9), "frame {i}");
+        assert!(no_clock[i] >= unknown[i] * (1.0 - 1e-9), "frame {i}");
     }
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
