@@ -73,8 +73,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         let cfg = model.meta.config.clone();
         model = train_with_labels(&ds, &cfg, &inliers, &mut |p| {
-            if let Progress::Member { index, total } = p {
-                eprintln!("  member {}/{total}", index + 1);
+            if let Progress::Member {
+                index,
+                last,
+                total,
+                round,
+                rounds,
+            } = p
+            {
+                eprintln!("  {}", super::members_line(index, last, total, round, rounds));
             }
         })
         .with_context(|| {

@@ -93,7 +93,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut stage = "";
     let mut member = String::new();
     let model = train(&ds, &cfg, &mut |p| match p {
-        Progress::Member { index, total } => member = format!("{}/{total} ", index + 1),
+        Progress::Member {
+            index,
+            last,
+            total,
+            round,
+            rounds,
+        } => {
+            member = format!(
+                "{}: ",
+                super::members_line(index, last, total, round, rounds)
+            )
+        }
         Progress::Stage(s) => {
             stage = s;
             bar.set_prefix(format!("{member}{s}"));

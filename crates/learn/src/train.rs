@@ -173,9 +173,16 @@ pub enum Progress {
         total: usize,
         loss: f64,
     },
-    /// Member `index` (0-based) of `total` starts training; the stages and steps that follow
-    /// are its own. Snapshots come from the first member only (the ensemble's frame).
-    Member { index: usize, total: usize },
+    /// Members `index..=last` (0-based) of `total` start training side by side, in `round` (1-based)
+    /// of `rounds`; the stages and steps that follow are member `index`'s. Snapshots come from
+    /// the first member only (the ensemble's frame).
+    Member {
+        index: usize,
+        last: usize,
+        total: usize,
+        round: usize,
+        rounds: usize,
+    },
     /// Positions of the training frames (indices into the recording) at the end of a stage, in
     /// the learned frame: for plots of how training converges.
     Snapshot {
@@ -393,9 +400,9 @@ pub fn train_recording(
             epochs: 0,
             ..cfg.clone()
         };
-        let first = train_members(rec, &first_cfg, total, None, progress)?;
+        let first = train_members(rec, &first_cfg, total, None, (1, 2), progress)?;
         let starts = agreed_starts(&first, cfg.dims)?;
-        let mut second = train_members(rec, cfg, total, Some(&starts), progress)?;
+        let mut second = train_members(rec, cfg, total, Some(&starts), (2, 2), progress)?;
         // the start the members share is the first round's
         for (run, start) in second.iter_mut().zip(&first) {
             let (m, s) = (&mut run.model.meta.metrics, &start.model.meta.metrics);
@@ -407,7 +414,7 @@ pub fn train_recording(
         }
         second
     } else {
-        train_members(rec, cfg, total, None, progress)?
+        train_members(rec, cfg, total, None, (1, 1), progress)?
     };
     let (isos, aligned) = align_members(&runs)?;
     let mut runs = runs.into_iter();
@@ -514,11 +521,13 @@ fn agreed_frames(spreads: &[Option<f64>]) -> (Vec<bool>, f64) {
 /// Trains `total` members from seeds `cfg.seed, cfg.seed + 1, …`, member j from `starts[j]`
 /// when given. Members train side by side, one per core (each on its own one-thread pool, so
 /// each is deterministic on its own); the first member of each batch reports progress.
+/// `(round, rounds)` is only passed on to the progress report.
 fn train_members(
     rec: &Recording,
     cfg: &TrainConfig,
     total: usize,
     starts: Option<&[AgreedStart]>,
+    (round, rounds): (usize, usize),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<MemberRun>, LearnError> {
     let workers = std::thread::available_parallelism()
@@ -529,7 +538,10 @@ fn train_members(
         if total > 1 {
             progress(Progress::Member {
                 index: batch[0],
+                last: batch[batch.len() - 1],
                 total,
+                round,
+                rounds,
             });
         }
         let (tx, rx) = std::sync::mpsc::sync_channel::<Progress>(256);
