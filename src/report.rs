@@ -139,6 +139,12 @@ pub struct InterferingBound {
     pub tracked_p95_m: f64,
     pub tracked_cep50_m: f64,
     pub tracked_ce95_m: f64,
+    /// Each test frame's bound (m), per frame and after the smoother: for the CDF figure, not
+    /// written to metrics.json.
+    #[serde(skip)]
+    pub frames_m: Vec<f64>,
+    #[serde(skip)]
+    pub tracked_frames_m: Vec<f64>,
 }
 
 /// Median and 95th percentile (interpolated, `percentile_sorted`) of the finite values; `None`
@@ -407,6 +413,8 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                         tracked_p95_m,
                         tracked_cep50_m: eq(&tracked, 0.5),
                         tracked_ce95_m: eq(&tracked, 0.95),
+                        frames_m: per_frame.clone(),
+                        tracked_frames_m: tracked.clone(),
                     })
                 }
                 _ => None,

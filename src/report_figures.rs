@@ -190,6 +190,30 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             errors_m: m.evaluation.errors.clone(),
         })
         .collect();
+    let mut methods = methods;
+    if let Some(b) = &inp.metrics.interfering_bound {
+        // what an efficient estimator's errors would look like: the quantiles of the bound's
+        // error distribution, drawn like a method's errors
+        for (label, frames) in [
+            (
+                "bound: efficient estimator, all paths, gains unknown",
+                &b.frames_m,
+            ),
+            ("the same bound after the smoother", &b.tracked_frames_m),
+        ] {
+            let n = 400;
+            let errors_m: Vec<f64> = (0..n)
+                .map(|i| crate::bound::efficient_quantile(frames, (i as f64 + 0.5) / n as f64))
+                .filter(|e| e.is_finite())
+                .collect();
+            if !errors_m.is_empty() {
+                methods.push(plot::MethodErrors {
+                    label: label.into(),
+                    errors_m,
+                });
+            }
+        }
+    }
     let mut bounds = Vec::new();
     if let Some(p) = inp.metrics.peb_median_m {
         bounds.push(plot::Bound {
@@ -208,7 +232,7 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
     plot::error_cdf(&cdf, &out.join("cdf.svg")).context("cdf.svg")?;
     figs.push((
         "cdf.png".to_string(),
-        "Error CDF on the held-out tracks, with the position error bound".to_string(),
+        "Error CDF on the held-out tracks, with the position error bounds".to_string(),
     ));
 
     // Spatial error of the tracked positions.
