@@ -147,8 +147,8 @@ pub enum GainKnowledge {
     #[default]
     Unknown,
     /// Amplitude known (free-space loss × a known reflection loss), phase unknown (one real
-    /// nuisance parameter per path): the carrier phase of a path 5.5 cm long at 5.5 GHz is not
-    /// known from a map that is right to centimetres.
+    /// nuisance parameter per path): at 5.5 GHz (a 5.5 cm wavelength) a map that is right to
+    /// centimetres does not know a path's carrier phase.
     PhaseUnknown,
 }
 
@@ -203,34 +203,33 @@ pub fn link_position_information(
             .map(|f| Complex64::from_polar(1.0, -tau * f * t))
             .collect()
     };
-    // D: the model's derivative along each coordinate
-    let mut d = vec![vec![Complex64::new(0.0, 0.0); k]; 3];
-    for p in paths {
-        if p.delay_gradient.iter().all(|g| *g == 0.0) {
-            continue;
-        }
-        for (kk, f) in offsets_hz.iter().enumerate() {
-            let base = p.gain
-                * Complex64::new(0.0, -tau * f)
-                * Complex64::from_polar(1.0, -tau * f * p.delay_s);
-            for (dim, col) in d.iter_mut().enumerate() {
-                col[kk] += base * p.delay_gradient[dim];
-            }
-        }
-    }
-    // the nuisance directions, each a real parameter's derivative
-    let mut nuisance: Vec<Vec<Complex64>> = Vec::with_capacity(2 * paths.len());
-    if unknowns.clock_offset {
-        // ∂μ/∂δ: every path delayed alike
+    // Σ_p w_p g_p (−j2π f_k) e^{−j2π f_k τ_p}: the model's derivative when path p's delay moves
+    // by w_p per unit of the parameter
+    let derivative = |w: &dyn Fn(&LinkPath) -> f64| -> Vec<Complex64> {
         let mut col = vec![Complex64::new(0.0, 0.0); k];
         for p in paths {
-            for (kk, f) in offsets_hz.iter().enumerate() {
-                col[kk] += p.gain
+            let wp = w(p);
+            if wp == 0.0 {
+                continue;
+            }
+            for (x, f) in col.iter_mut().zip(offsets_hz) {
+                *x += wp
+                    * p.gain
                     * Complex64::new(0.0, -tau * f)
                     * Complex64::from_polar(1.0, -tau * f * p.delay_s);
             }
         }
-        nuisance.push(col);
+        col
+    };
+    // D: along each coordinate
+    let d: Vec<Vec<Complex64>> = (0..3)
+        .map(|dim| derivative(&|p: &LinkPath| p.delay_gradient[dim]))
+        .collect();
+    // the nuisance directions, each a real parameter's derivative
+    let mut nuisance: Vec<Vec<Complex64>> = Vec::with_capacity(2 * paths.len() + 1);
+    if unknowns.clock_offset {
+        // the receiver's timing offset delays every path alike
+        nuisance.push(derivative(&|_| 1.0));
     }
     for p in paths {
         let a = steer(p.delay_s);
