@@ -502,6 +502,30 @@ mod tests {
         }
     }
 
+    /// The minimum of `cost` on the grid `center ± step·n`, refined by golden-section search in
+    /// the best cell (for the Monte Carlo estimators below).
+    fn minimize_near(cost: impl Fn(f64) -> f64, center: f64, step: f64, n: i32) -> f64 {
+        let mut best = (center, f64::INFINITY);
+        for i in -n..=n {
+            let x = center + step * i as f64;
+            let c = cost(x);
+            if c < best.1 {
+                best = (x, c);
+            }
+        }
+        let (mut a, mut b) = (best.0 - step, best.0 + step);
+        let gr = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..60 {
+            let (c, d) = (b - gr * (b - a), a + gr * (b - a));
+            if cost(c) < cost(d) {
+                b = d;
+            } else {
+                a = c;
+            }
+        }
+        (a + b) / 2.0
+    }
+
     fn add(j: &mut [[f64; 3]; 3], other: [[f64; 3]; 3]) {
         for r in 0..3 {
             for c in 0..3 {
@@ -714,26 +738,7 @@ mod tests {
                 })
                 .collect();
             // coarse grid ±0.3 m, then golden section in the best cell
-            let step = 0.01;
-            let mut best = (x0, f64::INFINITY);
-            for i in -30..=30 {
-                let x = x0 + step * i as f64;
-                let c = cost(x, &y);
-                if c < best.1 {
-                    best = (x, c);
-                }
-            }
-            let (mut a, mut b) = (best.0 - step, best.0 + step);
-            let gr = (5f64.sqrt() - 1.0) / 2.0;
-            for _ in 0..60 {
-                let (c, d) = (b - gr * (b - a), a + gr * (b - a));
-                if cost(c, &y) < cost(d, &y) {
-                    b = d;
-                } else {
-                    a = c;
-                }
-            }
-            sq += ((a + b) / 2.0 - x0).powi(2);
+            sq += (minimize_near(|x| cost(x, &y), x0, 0.01, 30) - x0).powi(2);
         }
         let ratio = sq / trials as f64 / bound;
         assert!((ratio - 1.0).abs() < 0.15, "MC var / bound = {ratio}");
@@ -818,26 +823,7 @@ mod tests {
             let mut c = clean.clone();
             forward_substitute(&l, &mut c);
             y.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
-            let step = 0.05;
-            let mut best = (x0, f64::INFINITY);
-            for i in -30..=30 {
-                let x = x0 + step * i as f64;
-                let c = cost(x, &y);
-                if c < best.1 {
-                    best = (x, c);
-                }
-            }
-            let (mut a, mut b) = (best.0 - step, best.0 + step);
-            let gr = (5f64.sqrt() - 1.0) / 2.0;
-            for _ in 0..50 {
-                let (c, d) = (b - gr * (b - a), a + gr * (b - a));
-                if cost(c, &y) < cost(d, &y) {
-                    b = d;
-                } else {
-                    a = c;
-                }
-            }
-            sq += ((a + b) / 2.0 - x0).powi(2);
+            sq += (minimize_near(|x| cost(x, &y), x0, 0.05, 30) - x0).powi(2);
         }
         let ratio = sq / trials as f64 / bound;
         assert!((ratio - 1.0).abs() < 0.15, "MC var / bound = {ratio}");
