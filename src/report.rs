@@ -413,8 +413,8 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                         tracked_p95_m,
                         tracked_cep50_m: eq(&tracked, 0.5),
                         tracked_ce95_m: eq(&tracked, 0.95),
-                        frames_m: per_frame.clone(),
-                        tracked_frames_m: tracked.clone(),
+                        frames_m: per_frame,
+                        tracked_frames_m: tracked,
                     })
                 }
                 _ => None,

@@ -181,7 +181,7 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
     figs.push(("map.png".to_string(), "Floor map: receivers, learned receivers and virtual anchors (after anchoring) vs true mirror images, a held-out walk".to_string()));
 
     // Error CDF of every method against the bound.
-    let methods: Vec<plot::MethodErrors> = inp
+    let mut methods: Vec<plot::MethodErrors> = inp
         .metrics
         .methods
         .iter()
@@ -190,7 +190,6 @@ pub fn draw(out: &Path, inp: &FigureInput) -> anyhow::Result<Vec<(String, String
             errors_m: m.evaluation.errors.clone(),
         })
         .collect();
-    let mut methods = methods;
     if let Some(b) = &inp.metrics.interfering_bound {
         // what an efficient estimator's errors would look like: the quantiles of the bound's
         // error distribution, drawn like a method's errors
