@@ -569,8 +569,8 @@ mod tests {
 
     /// Paths far apart in delay do not interfere: the information is the sum of each path's
     /// alone (1.6 µs apart, half the tone grid's 3.2 µs alias period, where the sidelobes of the
-    /// tone sum are lowest; at 100 ns they still add 6 %). Paths 0.4 m apart (a tenth of `c/B`)
-    /// share it: much less is left.
+    /// tone sum are lowest; at 100 ns they still add 6 %). Paths 7 cm apart (2 % of `c/B`) share
+    /// it: much less is left.
     #[test]
     fn separated_paths_add_and_overlapping_paths_share() {
         let plan = TonePlan::wifi(80, 5.5e9).unwrap();
@@ -663,7 +663,8 @@ mod tests {
         }
     }
 
-    /// Monte Carlo, two unresolved paths (0.35 m apart at 80 MHz), gains unknown, position along
+    /// Monte Carlo, two unresolved paths (a receiver and its floor image, 14 cm apart in range at
+    /// the true position; `c/B` = 3.75 m at 80 MHz), gains unknown, position along
     /// one axis: the variance of the maximum-likelihood estimate (variable projection: the gains by
     /// least squares at each candidate position) is within 15 % of the interfering-paths bound, and
     /// far above the bound that treats each path as alone.
