@@ -446,6 +446,55 @@ fn bad_input_is_a_clear_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `rfloc crlb SCENARIO --interfering --at DATASET` refuses a dataset from another hall (its
+/// receivers are not the scenario's) with an error that says so, and takes one from the same hall.
+#[test]
+fn crlb_at_a_dataset_needs_the_same_hall() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("hall");
+    rfloc(&[
+        "simulate",
+        "factory-a",
+        "--out",
+        path(&ds),
+        "--seed",
+        "2",
+        "--frames",
+        "20",
+    ]);
+    let csv = dir.path().join("peb.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args([
+            "crlb",
+            "factory-hall",
+            "--interfering",
+            "--frames",
+            "20",
+            "--at",
+            path(&ds),
+            "--out",
+            path(&csv),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not the same hall"), "{stderr}");
+    let stdout = rfloc(&[
+        "crlb",
+        "factory-a",
+        "--interfering",
+        "--frames",
+        "20",
+        "--at",
+        path(&ds),
+        "--out",
+        path(&csv),
+    ]);
+    assert!(stdout.contains("an efficient estimator"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 21);
+}
+
 /// Training refuses what its self-calibration cannot learn from — one receiver, or receivers
 /// without a common clock — with a clear error and no model written.
 #[test]

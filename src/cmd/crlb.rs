@@ -129,6 +129,8 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
     let (label, ds) = match &args.at {
         Some(at) => {
             let ds = Dataset::read(at).with_context(|| format!("reading {}", at.display()))?;
+            check_same_receivers(&ds, &scenario)
+                .with_context(|| format!("--at {}", at.display()))?;
             (
                 format!("{} in {}'s hall{dense}", ds.meta.name, scenario.name),
                 ds,
@@ -159,6 +161,37 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
         ds,
         pebs,
     })
+}
+
+/// A dataset's frames belong in a scenario's hall only if its receivers are the scenario's (where
+/// the dataset names them): same number, each within 0.5 m.
+fn check_same_receivers(ds: &Dataset, scenario: &rfloc_channel::Scenario) -> anyhow::Result<()> {
+    let Some(rx) = ds.meta.receiver_positions() else {
+        return Ok(());
+    };
+    let sc = &scenario.scene.receivers;
+    if rx.len() != sc.len() {
+        bail!(
+            "the dataset has {} receivers and scenario {} has {}: not the same hall",
+            rx.len(),
+            scenario.name,
+            sc.len()
+        );
+    }
+    for (i, (a, b)) in rx.iter().zip(sc).enumerate() {
+        let d = ((a[0] - b.position[0]).powi(2)
+            + (a[1] - b.position[1]).powi(2)
+            + (a[2] - b.position[2]).powi(2))
+        .sqrt();
+        if d > 0.5 {
+            bail!(
+                "receiver {i} is {d:.2} m from scenario {}'s receiver {}: not the same hall",
+                scenario.name,
+                b.id
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
