@@ -17,6 +17,23 @@ fn rfloc(args: &[&str]) -> String {
     stdout
 }
 
+/// Runs `rfloc` expecting it to fail as a user should see it: a non-zero exit and an `error:`
+/// message on stderr, no panic. Returns that message.
+fn rfloc_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args(args)
+        .output()
+        .expect("running rfloc");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "rfloc {args:?} succeeded\nstderr:\n{stderr}"
+    );
+    assert!(stderr.starts_with("error:"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
@@ -431,19 +448,12 @@ fn joint_paths_carry_angles() {
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
-        .args([
-            "eval",
-            "/nonexistent/positions.csv",
-            "--truth",
-            path(dir.path()),
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error:"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    rfloc_fails(&[
+        "eval",
+        "/nonexistent/positions.csv",
+        "--truth",
+        path(dir.path()),
+    ]);
 }
 
 /// `rfloc crlb SCENARIO --interfering --at DATASET` refuses a dataset from another hall (its
@@ -463,22 +473,17 @@ fn crlb_at_a_dataset_needs_the_same_hall() {
         "20",
     ]);
     let csv = dir.path().join("peb.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
-        .args([
-            "crlb",
-            "factory-hall",
-            "--interfering",
-            "--frames",
-            "20",
-            "--at",
-            path(&ds),
-            "--out",
-            path(&csv),
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = rfloc_fails(&[
+        "crlb",
+        "factory-hall",
+        "--interfering",
+        "--frames",
+        "20",
+        "--at",
+        path(&ds),
+        "--out",
+        path(&csv),
+    ]);
     assert!(stderr.contains("not the same hall"), "{stderr}");
     let stdout = rfloc(&[
         "crlb",
@@ -518,17 +523,8 @@ fn train_refuses_a_single_receiver_and_unsynchronized_receivers() {
         eprintln!("../shared/datasets/factory-a-walks-async is absent: only the single-receiver case runs");
     }
     for (ds, says) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
-            .args(["train", path(&ds), "--out", path(&dir.path().join("m"))])
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.starts_with("error:") && stderr.contains(says),
-            "{stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        let stderr = rfloc_fails(&["train", path(&ds), "--out", path(&dir.path().join("m"))]);
+        assert!(stderr.contains(says), "{stderr}");
         assert!(!dir.path().join("m").exists(), "no model may be written");
     }
 }
