@@ -528,3 +528,116 @@ fn train_refuses_a_single_receiver_and_unsynchronized_receivers() {
         assert!(!dir.path().join("m").exists(), "no model may be written");
     }
 }
+
+/// A training that is killed resumes from its checkpoints, tells the user so, trains again a
+/// checkpoint that was damaged, and ends with the model a straight run gives: the same map
+/// and metrics, the same position for every frame.
+#[test]
+fn train_resumes_from_its_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path().join("ds");
+    let straight = dir.path().join("straight");
+    let resumed = dir.path().join("resumed");
+    rfloc(&[
+        "simulate",
+        "factory-hall",
+        "--out",
+        path(&ds),
+        "--seed",
+        "3",
+        "--frames",
+        "900",
+    ]);
+    let args = |out: &Path| -> Vec<String> {
+        ["train", path(&ds), "--out", path(out), "--members", "3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut straight_args = args(&straight);
+    straight_args.push("--no-checkpoints".into());
+    rfloc(&straight_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!straight.join("checkpoints").exists());
+
+    // Killed once the second round has begun: the first round's members are all on disk.
+    let ck = resumed.join("checkpoints");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args(args(&resumed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("running rfloc");
+    let t0 = std::time::Instant::now();
+    while !ck.join("round-2/member-0").is_dir() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before the second round was checkpointed"
+        );
+        assert!(t0.elapsed().as_secs() < 600, "no checkpoint after 10 min");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.join("model.json").exists());
+    // one checkpoint damaged on disk: trained again, not trusted and not a crash
+    let run = ck.join("round-1/member-2/run.bin");
+    let mut bytes = std::fs::read(&run).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&run, bytes).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_rfloc"))
+        .args(args(&resumed))
+        .output()
+        .expect("running rfloc");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for said in [
+        "resuming from the checkpoints",
+        "resumed: path sets",
+        "resumed: member 1 of 3, round 1 of 2",
+        "resumed: member 1 of 3, round 2 of 2",
+        "stages read back from checkpoints",
+    ] {
+        assert!(stdout.contains(said), "{said:?} not in\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("resumed: member 3 of 3, round 1"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning: checkpoint of member 3 of 3, round 1 of 2 not used")
+            && stderr.contains("checksum mismatch"),
+        "{stderr}"
+    );
+    assert!(
+        !ck.exists(),
+        "checkpoints are removed once the model is written"
+    );
+
+    let meta = |m: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(m.join("model.json")).unwrap()).unwrap();
+        v["metrics"]["seconds"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(meta(&straight), meta(&resumed));
+    let positions = |m: &Path| {
+        let csv = dir
+            .path()
+            .join(format!("{}.csv", m.file_name().unwrap().to_string_lossy()));
+        rfloc(&[
+            "locate",
+            path(m),
+            "--dataset",
+            path(&ds),
+            "--out",
+            path(&csv),
+        ]);
+        std::fs::read_to_string(csv).unwrap()
+    };
+    assert_eq!(positions(&straight), positions(&resumed));
+}

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfloc_csi::dataset::Dataset;
-use rfloc_learn::{train, Progress, TrainConfig};
+use rfloc_learn::checkpoint::{Checkpoints, Opened};
+use rfloc_learn::{train_resumable, Progress, TrainConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,6 +48,14 @@ pub struct Args {
     /// training take 1.3–1.4 times as long.
     #[arg(long)]
     pub one_round: bool,
+    /// Where to keep each finished stage (the path sets, every member of every round) while
+    /// training, so that a run that is stopped resumes there when started again with the same
+    /// dataset and settings; removed once the model is written. Default: `OUT/checkpoints`.
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+    /// Train without checkpoints (nothing written before the model).
+    #[arg(long, conflicts_with = "checkpoints")]
+    pub no_checkpoints: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -84,6 +93,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         cfg.paths.snapshot_window_s = w;
     }
+    let checkpoints = if args.no_checkpoints {
+        None
+    } else {
+        let dir = args
+            .checkpoints
+            .clone()
+            .unwrap_or_else(|| args.out.join("checkpoints"));
+        let (ck, opened) = Checkpoints::open(&dir, &ds, &cfg, &[])
+            .with_context(|| format!("opening the checkpoints in {}", dir.display()))?;
+        match opened {
+            Opened::Fresh => {}
+            Opened::Resuming => println!("resuming from the checkpoints in {}", dir.display()),
+            Opened::Discarded(why) => println!(
+                "cleared the checkpoints in {} ({why}); training from the start",
+                dir.display()
+            ),
+        }
+        Some(ck)
+    };
     let bar = ProgressBar::new(1);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>17} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -91,8 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     let mut stage = "";
+    let mut resumed = 0usize;
     let mut member = String::new();
-    let model = train(&ds, &cfg, &mut |p| match p {
+    let model = train_resumable(&ds, &cfg, &[], checkpoints.as_ref(), &mut |p| match p {
         Progress::Member {
             index,
             last,
@@ -127,19 +156,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Progress::Snapshot { .. } => {}
+        // `suspend`, not `println`: a hidden bar (output not a terminal) drops what it prints
+        Progress::Resumed(what) => {
+            resumed += 1;
+            bar.suspend(|| println!("resumed: {what}"))
+        }
+        Progress::Warning(w) => bar.suspend(|| eprintln!("warning: {w}")),
     })
     .context("training")?;
     bar.finish_and_clear();
     model
         .save(&args.out)
         .with_context(|| format!("saving {}", args.out.display()))?;
+    if let Some(ck) = checkpoints {
+        let dir = ck.dir().to_path_buf();
+        // the model is written: a failure here loses nothing but disk space
+        if let Err(e) = ck.remove() {
+            eprintln!(
+                "warning: could not remove the checkpoints in {}: {e}",
+                dir.display()
+            );
+        }
+    }
     let m = &model.meta.metrics;
     println!(
-        "trained on {} frames ({} held out, {}) in {:.1} s: range rms {:.3} m, self-cal inliers {:.1} %, {}, {} anchors",
+        "trained on {} frames ({} held out, {}) in {:.1} s{}: range rms {:.3} m, self-cal inliers {:.1} %, {}, {} anchors",
         m.train_frames,
         m.holdout_frames,
         tracks_summary(&m.holdout_tracks),
         t0.elapsed().as_secs_f64(),
+        if resumed > 0 {
+            format!(" (this run; {resumed} stages read back from checkpoints)")
+        } else {
+            String::new()
+        },
         m.range_rms_m,
         100.0 * m.selfcal_inlier_fraction,
         m.start_summary(),

@@ -54,13 +54,21 @@ pub struct TrainMetrics {
     pub holdout_frames: usize,
     pub holdout_tracks: Vec<i32>,
     pub skipped_links: usize,
+    // Not-a-number where a stage did not run (a second-round member has no self-calibration of
+    // its own until the first round's is copied in; a first-round member has no encoder).
+    #[serde(with = "non_finite")]
     pub selfcal_cost: f64,
+    #[serde(with = "non_finite")]
     pub selfcal_inlier_fraction: f64,
     /// RMS range residual of inlier paths after the map fit (m): the model's range accuracy.
+    #[serde(with = "non_finite")]
     pub range_rms_m: f64,
+    #[serde(with = "non_finite")]
     pub map_loss: f64,
+    #[serde(with = "non_finite")]
     pub encoder_holdout_loss: f64,
     pub encoder_best_epoch: usize,
+    #[serde(with = "non_finite")]
     pub seconds: f64,
     /// Labelled frames whose positions were held fixed in the self-calibration
     /// (semi-supervised fine-tuning, `rfloc anchor --fine-tune`); 0 for label-free training.
@@ -73,7 +81,7 @@ pub struct TrainMetrics {
     /// Share of the training frames the self-calibration placed on at least `dims + 1`
     /// line-of-sight links ([`crate::start`]). 1 with `TrainConfig::gate_start` off, and 0 in
     /// models written before it.
-    #[serde(default)]
+    #[serde(default, with = "non_finite")]
     pub trusted_start_fraction: f64,
     /// Whether the map fit started from those frames alone, the rest interpolated along their
     /// tracks and then, with `TrainConfig::relocate_start`, every frame placed on the first map
@@ -96,6 +104,48 @@ pub struct TrainMetrics {
     /// models written before it.
     #[serde(default)]
     pub agreed_start_fraction: Option<f64>,
+}
+
+/// Metrics that may not be finite, in JSON, which has no such numbers: finite values as
+/// numbers, not-a-number as `null`, infinities as `"inf"` / `"-inf"`; read back exactly (a model
+/// written before this wrote `null` for all three and could not be read).
+mod non_finite {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Word(String),
+        Null(Option<()>),
+    }
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_none()
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Number(v) => Ok(v),
+            Repr::Null(_) => Ok(f64::NAN),
+            Repr::Word(w) => match w.as_str() {
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                "NaN" | "nan" => Ok(f64::NAN),
+                _ => Err(serde::de::Error::custom(format!(
+                    "expected a number, null, \"inf\" or \"-inf\", got {w:?}"
+                ))),
+            },
+        }
+    }
 }
 
 /// Above this median spread of the members' training positions, the recording did not
@@ -469,6 +519,32 @@ mod tests {
         cfg.as_object_mut().unwrap().remove("relocate_start");
         let back: crate::TrainConfig = serde_json::from_value(cfg).unwrap();
         assert!(!back.relocate_start);
+    }
+
+    /// A stage that did not run leaves a metric not finite; the artifact must still read back,
+    /// and every finite number exactly (what resuming from checkpoints relies on).
+    #[test]
+    fn metrics_that_are_not_finite_read_back() {
+        let m = TrainMetrics {
+            selfcal_cost: f64::NAN,
+            encoder_holdout_loss: f64::INFINITY,
+            map_loss: f64::NEG_INFINITY,
+            range_rms_m: 0.1 + 0.2,
+            seconds: 1.0 / 3.0,
+            ..TrainMetrics::default()
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(text.contains(r#""selfcal_cost":null"#), "{text}");
+        assert!(text.contains(r#""encoder_holdout_loss":"inf""#), "{text}");
+        let back: TrainMetrics = serde_json::from_str(&text).unwrap();
+        assert!(back.selfcal_cost.is_nan());
+        assert_eq!(back.encoder_holdout_loss, f64::INFINITY);
+        assert_eq!(back.map_loss, f64::NEG_INFINITY);
+        assert_eq!(back.range_rms_m.to_bits(), (0.1f64 + 0.2).to_bits());
+        assert_eq!(back.seconds.to_bits(), (1.0f64 / 3.0).to_bits());
+        let bad = text.replace(r#""inf""#, r#""lots""#);
+        let e = serde_json::from_str::<TrainMetrics>(&bad).unwrap_err();
+        assert!(e.to_string().contains("lots"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::align::Isometry;
 use crate::ambiguity::{basin_spread, grid_starts, SpreadSearch};
 use crate::anchors::{find_anchors, mark_los, AnchorSearch};
+use crate::checkpoint::Checkpoints;
 use crate::ensemble::{
     align_to_reference, combine, frame_spreads, member_spread, to_reference, EnsembleMember,
 };
@@ -190,6 +191,13 @@ pub enum Progress {
         frames: Vec<usize>,
         positions: Vec<[f64; 3]>,
     },
+    /// A finished stage read back from the checkpoints instead of computed
+    /// ([`crate::checkpoint`]): what it was ("path sets", "member 2 of 5, round 1 of 2").
+    Resumed(String),
+    /// Something the user should know that does not stop training: a checkpoint that could not be
+    /// written (the run goes on, but cannot resume from there) or read back (that stage is
+    /// computed again).
+    Warning(String),
 }
 
 /// Observation-only view of a recording, as training needs it.
@@ -270,7 +278,63 @@ pub fn train_with_labels(
     labels: &[(usize, [f64; 3])],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Model, LearnError> {
+    train_resumable(ds, cfg, labels, None, progress)
+}
+
+/// [`train_with_labels`] that keeps every finished stage in `checkpoints` and reads back those
+/// already there ([`crate::checkpoint`]; open them with the same `ds`, `cfg` and `labels`): a run
+/// that was stopped resumes where it stopped, and ends with the model a straight run gives.
+pub fn train_resumable(
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    labels: &[(usize, [f64; 3])],
+    checkpoints: Option<&Checkpoints>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
     supported(ds.meta.synchronized, ds.n_receivers())?;
+    let n = ds.n_frames();
+    let stored = match checkpoints.map(Checkpoints::load_paths) {
+        Some(Ok(Some(ps))) if ps.n_frames == n && ps.n_receivers == ds.n_receivers() => {
+            progress(Progress::Resumed("path sets".into()));
+            Some(ps)
+        }
+        Some(Ok(Some(_))) => {
+            progress(Progress::Warning(
+                "checkpointed path sets do not fit the dataset's shape; extracting again".into(),
+            ));
+            None
+        }
+        Some(Err(e)) => {
+            progress(Progress::Warning(format!(
+                "checkpoint not used, extracting the paths again: {e}"
+            )));
+            None
+        }
+        Some(Ok(None)) | None => None,
+    };
+    let ps = match stored {
+        Some(ps) => ps,
+        None => {
+            let ps = extract_reporting(ds, cfg, progress)?;
+            if let Some(Err(e)) = checkpoints.map(|c| c.save_paths(&ps)) {
+                progress(Progress::Warning(format!(
+                    "could not checkpoint the path sets: {e}"
+                )));
+            }
+            ps
+        }
+    };
+    let mut rec = Recording::new(ds, ps);
+    rec.labels = labels.to_vec();
+    train_recording_checkpointed(&rec, cfg, checkpoints, progress)
+}
+
+/// The path sets of every frame of `ds`, reporting the extraction's progress.
+fn extract_reporting(
+    ds: &Dataset,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PathSets, LearnError> {
     progress(Progress::Stage("paths"));
     let n = ds.n_frames();
     let ps = {
@@ -292,9 +356,7 @@ pub fn train_with_labels(
         }
         ps
     };
-    let mut rec = Recording::new(ds, ps);
-    rec.labels = labels.to_vec();
-    train_recording(&rec, cfg, progress)
+    Ok(ps)
 }
 
 /// What the trainer can learn from: the first-path self-calibration that starts it needs a
@@ -392,6 +454,17 @@ pub fn train_recording(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Model, LearnError> {
+    train_recording_checkpointed(rec, cfg, None, progress)
+}
+
+/// [`train_recording`], each member kept in `checkpoints` once it has trained and read back
+/// from there when it already had ([`train_resumable`]).
+fn train_recording_checkpointed(
+    rec: &Recording,
+    cfg: &TrainConfig,
+    checkpoints: Option<&Checkpoints>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Model, LearnError> {
     let t_start = Instant::now();
     let total = cfg.members.max(1);
     let runs = if cfg.agreed_refit && total >= MIN_AGREEING_MEMBERS {
@@ -400,9 +473,17 @@ pub fn train_recording(
             epochs: 0,
             ..cfg.clone()
         };
-        let first = train_members(rec, &first_cfg, total, None, (1, 2), progress)?;
+        let first = train_members(rec, &first_cfg, total, None, checkpoints, (1, 2), progress)?;
         let starts = agreed_starts(&first, cfg.dims)?;
-        let mut second = train_members(rec, cfg, total, Some(&starts), (2, 2), progress)?;
+        let mut second = train_members(
+            rec,
+            cfg,
+            total,
+            Some(&starts),
+            checkpoints,
+            (2, 2),
+            progress,
+        )?;
         // the start the members share is the first round's
         for (run, start) in second.iter_mut().zip(&first) {
             let (m, s) = (&mut run.model.meta.metrics, &start.model.meta.metrics);
@@ -414,7 +495,7 @@ pub fn train_recording(
         }
         second
     } else {
-        train_members(rec, cfg, total, None, (1, 1), progress)?
+        train_members(rec, cfg, total, None, checkpoints, (1, 1), progress)?
     };
     let (isos, aligned) = align_members(&runs)?;
     let mut runs = runs.into_iter();
@@ -437,11 +518,11 @@ pub fn train_recording(
 }
 
 /// One member's training: its model and its training frames' positions in its own frame.
-struct MemberRun {
-    model: Model,
-    positions: Vec<[f64; 3]>,
+pub(crate) struct MemberRun {
+    pub(crate) model: Model,
+    pub(crate) positions: Vec<[f64; 3]>,
     /// Tolerance of its anchor search (m), kept for the second round.
-    anchor_tol_m: f64,
+    pub(crate) anchor_tol_m: f64,
 }
 
 /// Where a member's second round starts ([`TrainConfig::agreed_refit`]): its own first map, and
@@ -521,20 +602,48 @@ fn agreed_frames(spreads: &[Option<f64>]) -> (Vec<bool>, f64) {
 /// Trains `total` members from seeds `cfg.seed, cfg.seed + 1, …`, member j from `starts[j]`
 /// when given. Members train side by side, one per core (each on its own one-thread pool, so
 /// each is deterministic on its own); the first member of each batch reports progress.
-/// `(round, rounds)` is only passed on to the progress report.
+/// `(round, rounds)` names the round in the progress report and the checkpoints: a member
+/// already in `checkpoints` is read back instead of trained, and each member is written there as
+/// soon as it has trained.
 fn train_members(
     rec: &Recording,
     cfg: &TrainConfig,
     total: usize,
     starts: Option<&[AgreedStart]>,
+    checkpoints: Option<&Checkpoints>,
     (round, rounds): (usize, usize),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<MemberRun>, LearnError> {
+    let seed_of = |j: usize| cfg.seed.wrapping_add(j as u64);
+    let name = |j: usize| {
+        let who = format!("member {} of {total}", j + 1);
+        if rounds > 1 {
+            format!("{who}, round {round} of {rounds}")
+        } else {
+            who
+        }
+    };
+    let mut trained: Vec<Option<MemberRun>> = (0..total).map(|_| None).collect();
+    if let Some(ck) = checkpoints {
+        for (j, slot) in trained.iter_mut().enumerate() {
+            match ck.load_member(round, j, seed_of(j)) {
+                Ok(Some(run)) => {
+                    progress(Progress::Resumed(name(j)));
+                    *slot = Some(run);
+                }
+                Ok(None) => {}
+                Err(e) => progress(Progress::Warning(format!(
+                    "checkpoint of {} not used, training it again: {e}",
+                    name(j)
+                ))),
+            }
+        }
+    }
+    let todo: Vec<usize> = (0..total).filter(|&j| trained[j].is_none()).collect();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, total);
-    let mut trained = Vec::with_capacity(total);
-    for batch in (0..total).collect::<Vec<_>>().chunks(workers) {
+        .clamp(1, todo.len().max(1));
+    for batch in todo.chunks(workers) {
         if total > 1 {
             progress(Progress::Member {
                 index: batch[0],
@@ -551,20 +660,29 @@ fn train_members(
                 .map(|&j| {
                     let tx = tx.clone();
                     let member_cfg = TrainConfig {
-                        seed: cfg.seed.wrapping_add(j as u64),
+                        seed: seed_of(j),
                         members: 1,
                         ..cfg.clone()
                     };
                     let lead = j == batch[0];
                     let start = starts.and_then(|st| st.get(j));
+                    let name = name(j);
                     s.spawn(move || {
-                        train_member(rec, &member_cfg, start, &mut |p| {
+                        let run = train_member(rec, &member_cfg, start, &mut |p| {
                             let snapshot = matches!(p, Progress::Snapshot { .. });
                             if lead && (j == 0 || !snapshot) {
                                 // a failed send only loses a report
                                 let _ = tx.send(p);
                             }
-                        })
+                        })?;
+                        // written as soon as it is done: a run stopped while the other members
+                        // of its batch still train keeps this one
+                        if let Some(Err(e)) = checkpoints.map(|c| c.save_member(round, j, &run)) {
+                            let _ = tx.send(Progress::Warning(format!(
+                                "could not checkpoint {name}: {e}"
+                            )));
+                        }
+                        Ok::<_, LearnError>(run)
                     })
                 })
                 .collect();
@@ -580,11 +698,16 @@ fn train_members(
                 })
                 .collect::<Vec<_>>()
         });
-        for r in results {
-            trained.push(r?);
+        for (&j, r) in batch.iter().zip(results) {
+            trained[j] = Some(r?);
         }
     }
-    Ok(trained)
+    trained
+        .into_iter()
+        .map(|r| {
+            r.ok_or_else(|| LearnError::Config("a member was neither trained nor read back".into()))
+        })
+        .collect()
 }
 
 /// One model (one seed), from the self-calibration or from `start`.
