@@ -211,6 +211,7 @@ fn anchor_fine_tune_retrains_with_the_labels() {
     let pinned = meta["metrics"]["labels_pinned"].as_u64().unwrap();
     assert!((10..=14).contains(&pinned), "labels_pinned = {pinned}");
     assert!(meta["anchoring"].is_object());
+    assert!(!model.join("fine-tune-checkpoints").exists());
 }
 
 /// The user's chain: simulate → train (blind) → labels → anchor → locate → eval.
@@ -233,6 +234,7 @@ fn simulate_train_anchor_locate_eval() {
     ]);
     rfloc(&["train", path(&ds), "--out", path(&model)]);
     assert!(model.join("model.json").is_file());
+    assert!(!model.join("checkpoints").exists());
     rfloc(&[
         "labels",
         path(&ds),

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use rfloc_anchor::warp::MIN_WARP_LABELS;
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
-use rfloc_learn::{train_with_labels, Model, Progress, MIN_FINE_TUNE_LABELS};
+use rfloc_learn::checkpoint::{Checkpoints, Opened};
+use rfloc_learn::{train_resumable, Model, Progress, MIN_FINE_TUNE_LABELS};
 
 use crate::pipeline::anchor_labels;
 
@@ -25,7 +26,8 @@ pub struct Args {
     /// positions held fixed in the self-calibration, then anchor. Labels the robust fit rejects
     /// and labels on held-out tracks are left out; at least 10 must remain (with 5 it made
     /// positions worse). Measured effect: reports/learn.md, "Fine-tuning with labels". Takes as
-    /// long as `rfloc train`.
+    /// long as `rfloc train`; a run that is stopped resumes from `MODEL/fine-tune-checkpoints`
+    /// when started again with the same labels.
     #[arg(long)]
     pub fine_tune: bool,
     /// Also correct the map's smooth distortion from the labels' residuals: a Gaussian-process
@@ -53,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut anchoring = anchor_labels(&model, &ds, &pairs, args.warp && !args.fine_tune)
         .with_context(|| format!("{}: anchoring", args.labels.display()))?;
     let mut fine_tuned = None;
+    let mut fine_tune_checkpoints = None;
     if args.fine_tune {
         let inliers: Vec<(usize, [f64; 3])> = pairs
             .iter()
@@ -72,17 +75,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|(p, _)| p.0)
             .collect();
         let cfg = model.meta.config.clone();
-        model = train_with_labels(&ds, &cfg, &inliers, &mut |p| {
-            if let Progress::Member {
+        let ck_dir = args.model.join("fine-tune-checkpoints");
+        let (checkpoints, opened) = Checkpoints::open(&ck_dir, &ds, &cfg, &inliers)
+            .with_context(|| format!("opening the checkpoints in {}", ck_dir.display()))?;
+        match opened {
+            Opened::Fresh => {}
+            Opened::Resuming => {
+                eprintln!("  resuming from the checkpoints in {}", ck_dir.display())
+            }
+            Opened::Discarded(why) => {
+                eprintln!("  cleared the checkpoints in {} ({why})", ck_dir.display())
+            }
+        }
+        model = train_resumable(&ds, &cfg, &inliers, Some(&checkpoints), &mut |p| match p {
+            Progress::Member {
                 index,
                 last,
                 total,
                 round,
                 rounds,
-            } = p
-            {
-                eprintln!("  {}", super::members_line(index, last, total, round, rounds));
-            }
+            } => eprintln!("  {}", super::members_line(index, last, total, round, rounds)),
+            Progress::Resumed(what) => eprintln!("  resumed: {what}"),
+            Progress::Warning(w) => eprintln!("warning: {w}"),
+            _ => {}
         })
         .with_context(|| {
             // too few labels to fine-tune is the common failure; the warp needs only 4
@@ -114,11 +129,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anchoring = anchor_labels(&model, &ds, &pairs, args.warp).with_context(|| {
             format!("{}: anchoring the fine-tuned model", args.labels.display())
         })?;
+        fine_tune_checkpoints = Some(checkpoints);
     }
     model.meta.anchoring = Some(serde_json::to_value(&anchoring)?);
     model
         .save(&args.model)
         .with_context(|| format!("saving model {}", args.model.display()))?;
+    if let Some(ck) = fine_tune_checkpoints {
+        super::remove_checkpoints(ck);
+    }
     // printed after the save: a closed stdout (`| head`) ends the process at the first print
     if let Some(line) = fine_tuned {
         println!("{line}");

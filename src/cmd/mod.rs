@@ -17,6 +17,18 @@ pub mod report;
 pub mod simulate;
 pub mod train;
 
+/// Removes a training's checkpoints once its model is written; a failure only costs disk space,
+/// so it is a warning.
+pub fn remove_checkpoints(ck: rfloc_learn::checkpoint::Checkpoints) {
+    let dir = ck.dir().to_path_buf();
+    if let Err(e) = ck.remove() {
+        eprintln!(
+            "warning: could not remove the checkpoints in {}: {e}",
+            dir.display()
+        );
+    }
+}
+
 /// "members 1–2 of 5, round 2 of 2": which ensemble members are training (progress lines of
 /// `rfloc train` and `rfloc anchor --fine-tune`).
 pub fn members_line(

@@ -169,14 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .save(&args.out)
         .with_context(|| format!("saving {}", args.out.display()))?;
     if let Some(ck) = checkpoints {
-        let dir = ck.dir().to_path_buf();
-        // the model is written: a failure here loses nothing but disk space
-        if let Err(e) = ck.remove() {
-            eprintln!(
-                "warning: could not remove the checkpoints in {}: {e}",
-                dir.display()
-            );
-        }
+        super::remove_checkpoints(ck);
     }
     let m = &model.meta.metrics;
     println!(
