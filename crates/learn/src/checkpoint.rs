@@ -112,14 +112,20 @@ impl Checkpoints {
         let opened = if !dir.exists() {
             Opened::Fresh
         } else if !mp.exists() {
-            let mut entries = fs::read_dir(dir).map_err(|e| err(dir, e))?;
-            if entries.next().is_some() {
-                return Err(err(
-                    dir,
-                    "not a checkpoint directory (no manifest.json, not empty); \
-                     refusing to write checkpoints into it",
-                ));
+            // empty, or what a run killed before its manifest was in place leaves
+            for entry in fs::read_dir(dir).map_err(|e| err(dir, e))? {
+                let name = entry.map_err(|e| err(dir, e))?.file_name();
+                if !is_ours(&name.to_string_lossy()) {
+                    return Err(err(
+                        dir,
+                        format!(
+                            "not a checkpoint directory (no manifest.json, and {name:?} is not a \
+                             checkpoint); refusing to write checkpoints into it"
+                        ),
+                    ));
+                }
             }
+            ck.clear()?;
             Opened::Fresh
         } else {
             let found = fs::read_to_string(&mp)
@@ -190,11 +196,7 @@ impl Checkpoints {
             let entry = entry.map_err(|e| err(&self.dir, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
             let path = entry.path();
-            let ours = name == "paths.bin"
-                || name == "paths.bin.tmp"
-                || name == "manifest.json.tmp"
-                || name.starts_with("round-");
-            if !ours {
+            if !is_ours(&name) || name == "manifest.json" {
                 continue;
             }
             if path.is_dir() {
@@ -313,6 +315,14 @@ impl Checkpoints {
         }
         fs::rename(&tmp, &dir).map_err(|e| err(&dir, e))
     }
+}
+
+/// Whether a directory entry is one this module writes.
+fn is_ours(name: &str) -> bool {
+    matches!(
+        name,
+        "manifest.json" | "manifest.json.tmp" | "paths.bin" | "paths.bin.tmp"
+    ) || name.starts_with("round-")
 }
 
 /// Which parts of two manifests differ, for the user.
@@ -586,6 +596,14 @@ mod tests {
             Opened::Discarded("they were made for other labels, other training settings".into())
         );
         assert!(ck.load_paths().unwrap().is_none());
+        ck.remove().unwrap();
+        assert!(!dir.exists());
+        // a run killed while writing its first manifest leaves only its own entries: reused
+        fs::create_dir_all(dir.join("round-1/member-0.tmp")).unwrap();
+        fs::write(dir.join("manifest.json.tmp"), "{").unwrap();
+        let (ck, opened) = Checkpoints::open(&dir, &ds, &cfg, &[]).unwrap();
+        assert_eq!(opened, Opened::Fresh);
+        assert!(!dir.join("round-1").exists());
         ck.remove().unwrap();
         assert!(!dir.exists());
         // a directory with other things in it and no manifest is not cleared
