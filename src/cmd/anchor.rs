@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 total,
                 round,
                 rounds,
-            } => eprintln!("  {}", super::members_line(index, last, total, round, rounds)),
+            } => eprintln!("  {}", rfloc_learn::members_line(index, last, total, round, rounds)),
             Progress::Resumed(what) => eprintln!("  resumed: {what}"),
             Progress::Warning(w) => eprintln!("warning: {w}"),
             _ => {}

@@ -28,38 +28,3 @@ pub fn remove_checkpoints(ck: rfloc_learn::checkpoint::Checkpoints) {
         );
     }
 }
-
-/// "members 1–2 of 5, round 2 of 2": which ensemble members are training (progress lines of
-/// `rfloc train` and `rfloc anchor --fine-tune`).
-pub fn members_line(
-    index: usize,
-    last: usize,
-    total: usize,
-    round: usize,
-    rounds: usize,
-) -> String {
-    let who = if last > index {
-        format!("members {}–{} of {total}", index + 1, last + 1)
-    } else {
-        format!("member {} of {total}", index + 1)
-    };
-    if rounds > 1 {
-        format!("{who}, round {round} of {rounds}")
-    } else {
-        who
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::members_line;
-
-    #[test]
-    fn members_line_names_the_batch_and_the_round() {
-        assert_eq!(
-            members_line(0, 1, 5, 2, 2),
-            "members 1–2 of 5, round 2 of 2"
-        );
-        assert_eq!(members_line(4, 4, 5, 1, 1), "member 5 of 5");
-    }
-}

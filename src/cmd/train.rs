@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } => {
             member = format!(
                 "{}: ",
-                super::members_line(index, last, total, round, rounds)
+                rfloc_learn::members_line(index, last, total, round, rounds)
             )
         }
         Progress::Stage(s) => {

@@ -30,8 +30,8 @@ pub mod train;
 pub use error::LearnError;
 pub use model::{Model, ModelMeta};
 pub use train::{
-    train, train_recording, train_resumable, train_with_labels, Located, Progress, Recording,
-    TrainConfig, MIN_FINE_TUNE_LABELS,
+    members_line, train, train_recording, train_resumable, train_with_labels, Located, Progress,
+    Recording, TrainConfig, MIN_FINE_TUNE_LABELS,
 };
 
 /// The burn version this crate is built with (benches and tools use the same types).

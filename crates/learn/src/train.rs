@@ -200,6 +200,27 @@ pub enum Progress {
     Warning(String),
 }
 
+/// "members 1–2 of 5, round 2 of 2": members `index..=last` (0-based) of `total` in `round` of
+/// `rounds`, as progress lines and checkpoint messages name them ([`Progress::Member`]).
+pub fn members_line(
+    index: usize,
+    last: usize,
+    total: usize,
+    round: usize,
+    rounds: usize,
+) -> String {
+    let who = if last > index {
+        format!("members {}–{} of {total}", index + 1, last + 1)
+    } else {
+        format!("member {} of {total}", index + 1)
+    };
+    if rounds > 1 {
+        format!("{who}, round {round} of {rounds}")
+    } else {
+        who
+    }
+}
+
 /// Observation-only view of a recording, as training needs it.
 #[derive(Clone, Debug)]
 pub struct Recording {
@@ -615,14 +636,7 @@ fn train_members(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<MemberRun>, LearnError> {
     let seed_of = |j: usize| cfg.seed.wrapping_add(j as u64);
-    let name = |j: usize| {
-        let who = format!("member {} of {total}", j + 1);
-        if rounds > 1 {
-            format!("{who}, round {round} of {rounds}")
-        } else {
-            who
-        }
-    };
+    let name = |j: usize| members_line(j, j, total, round, rounds);
     let mut trained: Vec<Option<MemberRun>> = (0..total).map(|_| None).collect();
     if let Some(ck) = checkpoints {
         for (j, slot) in trained.iter_mut().enumerate() {
@@ -1558,6 +1572,15 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_line_names_the_batch_and_the_round() {
+        assert_eq!(
+            members_line(0, 1, 5, 2, 2),
+            "members 1–2 of 5, round 2 of 2"
+        );
+        assert_eq!(members_line(4, 4, 5, 1, 1), "member 5 of 5");
+    }
 
     #[test]
     fn agreed_frames_are_those_under_the_spread_and_all_when_too_few_are() {
