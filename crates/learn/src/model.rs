@@ -68,6 +68,8 @@ pub struct TrainMetrics {
     #[serde(with = "non_finite")]
     pub encoder_holdout_loss: f64,
     pub encoder_best_epoch: usize,
+    /// Wall time of the training (s); of a resumed one, the part the last run did
+    /// ([`crate::checkpoint`]).
     #[serde(with = "non_finite")]
     pub seconds: f64,
     /// Labelled frames whose positions were held fixed in the self-calibration
