@@ -17,6 +17,7 @@ pub mod error;
 pub mod features;
 pub mod geometry;
 pub mod linalg;
+pub mod locate;
 pub mod model;
 pub mod nets;
 pub mod refine;

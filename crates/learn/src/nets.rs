@@ -227,3 +227,11 @@ impl Encoder {
         self.out.forward(h)
     }
 }
+
+/// A 2-D tensor's values, row-major (empty if it cannot be read as `f32`).
+pub(crate) fn to_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
