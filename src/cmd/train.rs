@@ -103,7 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (ck, opened) = Checkpoints::open(&dir, &ds, &cfg, &[])
             .with_context(|| format!("opening the checkpoints in {}", dir.display()))?;
         match opened {
-            Opened::Fresh => {}
+            Opened::Fresh => println!(
+                "checkpoints go to {} (if training stops, the same command resumes there)",
+                dir.display()
+            ),
             Opened::Resuming => println!("resuming from the checkpoints in {}", dir.display()),
             Opened::Discarded(why) => println!(
                 "cleared the checkpoints in {} ({why}); training from the start",
