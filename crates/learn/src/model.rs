@@ -388,8 +388,12 @@ fn artifact_err(path: &Path, message: impl ToString) -> LearnError {
     }
 }
 
+/// Where [`Model::save`] writes before it renames each file into place; a leftover one (a save
+/// that was killed) is ignored by [`Model::load`] and replaced by the next save.
+const STAGING_DIR: &str = ".saving";
+
 impl Model {
-    /// Writes the artifact directory (created if missing).
+    /// Writes the artifact directory (created if missing), each file replaced whole.
     pub fn save(&self, dir: &Path) -> Result<(), LearnError> {
         // an inconsistent ensemble is refused before anything is written
         if self.members.len() != self.meta.ensemble.len() {
@@ -414,15 +418,23 @@ impl Model {
             ));
         }
         std::fs::create_dir_all(dir).map_err(|e| artifact_err(dir, e))?;
+        // Written into a staging directory first, then each file renamed into place, model.json
+        // last: a run killed while saving (`rfloc anchor` rewrites the model it read) leaves the
+        // old file or the new one, never half of one.
+        let staging = dir.join(STAGING_DIR);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| artifact_err(&staging, e))?;
+        }
+        std::fs::create_dir(&staging).map_err(|e| artifact_err(&staging, e))?;
         let json = serde_json::to_string_pretty(&self.meta).map_err(|e| artifact_err(dir, e))?;
-        let mp = dir.join("model.json");
+        let mp = staging.join("model.json");
         std::fs::write(&mp, json).map_err(|e| artifact_err(&mp, e))?;
-        let ep = dir.join("encoder.bpk");
+        let ep = staging.join("encoder.bpk");
         self.encoder
             .clone()
             .save_file(&ep)
             .map_err(|e| artifact_err(&ep, format!("{e:?}")))?;
-        let dp = dir.join("decoder.bpk");
+        let dp = staging.join("decoder.bpk");
         self.decoder
             .clone()
             .save_file(&dp)
@@ -430,6 +442,14 @@ impl Model {
         for (m, e) in self.members.iter().zip(&self.meta.ensemble) {
             m.save(&dir.join(&e.dir))?;
         }
+        for name in ["encoder.bpk", "decoder.bpk", "model.json"] {
+            let (from, to) = (staging.join(name), dir.join(name));
+            std::fs::File::open(&from)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| artifact_err(&from, e))?;
+            std::fs::rename(&from, &to).map_err(|e| artifact_err(&to, e))?;
+        }
+        std::fs::remove_dir(&staging).map_err(|e| artifact_err(&staging, e))?;
         Ok(())
     }
 

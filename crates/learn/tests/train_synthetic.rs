@@ -310,6 +310,26 @@ fn same_seed_same_model_and_artifact_round_trip() {
     a.save(dir.path()).expect("save");
     let c = Model::load(dir.path()).expect("load");
     assert_eq!(c.members.len(), 1, "the second member was not loaded");
+    // every number of the metadata reads back exactly
+    assert_eq!(
+        serde_json::to_string(&a.meta).expect("json"),
+        serde_json::to_string(&c.meta).expect("json")
+    );
+    // a save replaces each file whole through a staging directory, which it leaves empty
+    assert!(!dir.path().join(".saving").exists());
+    // what a killed save leaves behind is ignored by a load and replaced by the next save
+    std::fs::create_dir(dir.path().join(".saving")).expect("mkdir");
+    std::fs::write(dir.path().join(".saving/model.json"), "{ half").expect("write");
+    Model::load(dir.path()).expect("load beside a stale staging directory");
+    a.save(dir.path())
+        .expect("save over a stale staging directory");
+    assert!(!dir.path().join(".saving").exists());
+    // a save that fails before its files are in place leaves the model that was there
+    std::fs::write(dir.path().join(".saving"), "not a directory").expect("write");
+    let e = a.save(dir.path()).expect_err("staging path blocked");
+    assert!(e.to_string().contains(".saving"), "{e}");
+    std::fs::remove_file(dir.path().join(".saving")).expect("rm");
+    Model::load(dir.path()).expect("the model from before the failed save");
     // the two members' agreement on the training frames is measured and saved with the model
     let spread = a
         .meta
