@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ensemble::{valid_member_dir, EnsembleMember, MemberSpread};
 use crate::error::LearnError;
 use crate::features::{FeatureNorm, PathOptions};
-use crate::nets::{Decoder, Encoder};
+use crate::nets::{weights_digest, Decoder, Encoder};
 use crate::train::TrainConfig;
 
 /// Artifact format name and version written into `model.json`.
@@ -289,6 +289,11 @@ pub struct ModelMeta {
     /// The other members of an ensemble (this model is the first); empty for a single model.
     #[serde(default)]
     pub ensemble: Vec<EnsembleMember>,
+    /// [`crate::nets::weights_digest`] of the weights saved beside this file (hex). Written by
+    /// [`Model::save`], checked and cleared by [`Model::load`]: a property of the files, not of
+    /// the model. Absent in models written before it (not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_xxh3: Option<String>,
 }
 
 impl ModelMeta {
@@ -426,7 +431,14 @@ impl Model {
             std::fs::remove_dir_all(&staging).map_err(|e| artifact_err(&staging, e))?;
         }
         std::fs::create_dir(&staging).map_err(|e| artifact_err(&staging, e))?;
-        let json = serde_json::to_string_pretty(&self.meta).map_err(|e| artifact_err(dir, e))?;
+        let meta = ModelMeta {
+            weights_xxh3: Some(format!(
+                "{:016x}",
+                weights_digest(&self.encoder, &self.decoder)
+            )),
+            ..self.meta.clone()
+        };
+        let json = serde_json::to_string_pretty(&meta).map_err(|e| artifact_err(dir, e))?;
         let mp = staging.join("model.json");
         std::fs::write(&mp, json).map_err(|e| artifact_err(&mp, e))?;
         let ep = staging.join("encoder.bpk");
@@ -468,7 +480,7 @@ impl Model {
     pub fn load(dir: &Path) -> Result<Model, LearnError> {
         let mp = dir.join("model.json");
         let text = std::fs::read_to_string(&mp).map_err(|e| artifact_err(&mp, e))?;
-        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| artifact_err(&mp, e))?;
+        let mut meta: ModelMeta = serde_json::from_str(&text).map_err(|e| artifact_err(&mp, e))?;
         if meta.format != MODEL_FORMAT || meta.version != MODEL_VERSION {
             return Err(artifact_err(
                 &mp,
@@ -490,6 +502,19 @@ impl Model {
         let decoder = decoder
             .try_load_file(&dp)
             .map_err(|e| artifact_err(&dp, format!("{e:?}")))?;
+        if let Some(want) = meta.weights_xxh3.take() {
+            let got = format!("{:016x}", weights_digest(&encoder, &decoder));
+            if got != want {
+                return Err(artifact_err(
+                    dir,
+                    format!(
+                        "encoder.bpk and decoder.bpk are not the weights model.json was saved with \
+                         (digest {got}, expected {want}): a save interrupted between its files, or \
+                         files from two models; train or anchor again"
+                    ),
+                ));
+            }
+        }
         let mut members = Vec::with_capacity(meta.ensemble.len());
         for e in &meta.ensemble {
             if !valid_member_dir(&e.dir) {

@@ -235,3 +235,37 @@ pub(crate) fn to_vec(t: Tensor<2>) -> Vec<f32> {
         .try_into_vec::<f32>()
         .unwrap_or_default()
 }
+
+/// A digest (xxh3) of every weight of an encoder and a decoder, in a fixed order. model.json
+/// records it ([`crate::model::Model::save`]), so that weights and a map that do not belong
+/// together — a save interrupted between its files, files copied from two models — are refused
+/// on load instead of located with.
+pub fn weights_digest(encoder: &Encoder, decoder: &Decoder) -> u64 {
+    fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default()
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut add = |v: Vec<f32>| {
+        h.update(&(v.len() as u64).to_le_bytes());
+        for x in v {
+            h.update(&x.to_bits().to_le_bytes());
+        }
+    };
+    for l in [
+        &encoder.l1,
+        &encoder.l2,
+        &encoder.l3,
+        &encoder.out,
+        &decoder.aug_in,
+        &decoder.aug_out,
+    ] {
+        add(flat(l.weight.val()));
+        add(l.bias.as_ref().map(|b| flat(b.val())).unwrap_or_default());
+    }
+    add(flat(decoder.anchors.val()));
+    add(flat(decoder.offsets.val()));
+    h.digest()
+}

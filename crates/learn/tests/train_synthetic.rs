@@ -306,6 +306,8 @@ fn same_seed_same_model_and_artifact_round_trip() {
     .expect("training");
     let lc = c.locate_paths(&s.rec.paths, false);
     assert!(la.iter().zip(&lc).any(|(x, y)| x.encoder != y.encoder));
+    let other = tempfile::tempdir().expect("tempdir");
+    c.save(other.path()).expect("save");
     let dir = tempfile::tempdir().expect("tempdir");
     a.save(dir.path()).expect("save");
     let c = Model::load(dir.path()).expect("load");
@@ -330,6 +332,18 @@ fn same_seed_same_model_and_artifact_round_trip() {
     assert!(e.to_string().contains(".saving"), "{e}");
     std::fs::remove_file(dir.path().join(".saving")).expect("rm");
     Model::load(dir.path()).expect("the model from before the failed save");
+    // weights that are not the ones model.json was saved with are refused, not located with
+    let mixed = tempfile::tempdir().expect("tempdir");
+    a.save(mixed.path()).expect("save");
+    std::fs::copy(
+        other.path().join("encoder.bpk"),
+        mixed.path().join("encoder.bpk"),
+    )
+    .expect("copy");
+    let e = Model::load(mixed.path())
+        .err()
+        .expect("weights from another model");
+    assert!(e.to_string().contains("not the weights model.json"), "{e}");
     // the two members' agreement on the training frames is measured and saved with the model
     let spread = a
         .meta

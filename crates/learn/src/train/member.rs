@@ -459,6 +459,7 @@ pub(super) fn train_recording_on_pool(
         anchoring: None,
         extent_m: Some(xy_extent(&pos)),
         ensemble: Vec::new(),
+        weights_xxh3: None,
     };
     meta.metrics.seconds = t_start.elapsed().as_secs_f64();
     let decoder = fit.decoder;
