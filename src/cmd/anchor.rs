@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use rfloc_anchor::warp::MIN_WARP_LABELS;
 use rfloc_csi::dataset::{read_positions_csv, Dataset};
-use rfloc_learn::checkpoint::{Checkpoints, Opened};
 use rfloc_learn::{train_resumable, Model, Progress, MIN_FINE_TUNE_LABELS};
 
 use crate::pipeline::anchor_labels;
@@ -76,25 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         let cfg = model.meta.config.clone();
         let ck_dir = args.model.join("fine-tune-checkpoints");
-        let (checkpoints, opened) = Checkpoints::open(&ck_dir, &ds, &cfg, &inliers)
-            .with_context(|| format!("opening the checkpoints in {}", ck_dir.display()))?;
-        match opened {
-            Opened::Fresh => {}
-            Opened::Resuming => {
-                eprintln!("  resuming from the checkpoints in {}", ck_dir.display())
-            }
-            Opened::Discarded(why) => {
-                eprintln!("  cleared the checkpoints in {} ({why})", ck_dir.display())
-            }
-        }
+        let (checkpoints, said) = super::open_checkpoints(&ck_dir, &ds, &cfg, &inliers)?;
+        eprintln!("  {said}");
         model = train_resumable(&ds, &cfg, &inliers, Some(&checkpoints), &mut |p| match p {
-            Progress::Member {
-                index,
-                last,
-                total,
-                round,
-                rounds,
-            } => eprintln!("  {}", rfloc_learn::members_line(index, last, total, round, rounds)),
+            Progress::Member { .. } => eprintln!("  {}", p.members().unwrap_or_default()),
             Progress::Resumed(what) => eprintln!("  resumed: {what}"),
             Progress::Warning(w) => eprintln!("warning: {w}"),
             _ => {}

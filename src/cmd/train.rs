@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rfloc_csi::dataset::Dataset;
-use rfloc_learn::checkpoint::{Checkpoints, Opened};
 use rfloc_learn::{train_resumable, Progress, TrainConfig};
 
 #[derive(Debug, clap::Args)]
@@ -100,19 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .checkpoints
             .clone()
             .unwrap_or_else(|| args.out.join("checkpoints"));
-        let (ck, opened) = Checkpoints::open(&dir, &ds, &cfg, &[])
-            .with_context(|| format!("opening the checkpoints in {}", dir.display()))?;
-        match opened {
-            Opened::Fresh => println!(
-                "checkpoints go to {} (if training stops, the same command resumes there)",
-                dir.display()
-            ),
-            Opened::Resuming => println!("resuming from the checkpoints in {}", dir.display()),
-            Opened::Discarded(why) => println!(
-                "cleared the checkpoints in {} ({why}); training from the start",
-                dir.display()
-            ),
-        }
+        let (ck, said) = super::open_checkpoints(&dir, &ds, &cfg, &[])?;
+        println!("{said}");
         Some(ck)
     };
     let bar = ProgressBar::new(1);
@@ -125,18 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut resumed = 0usize;
     let mut member = String::new();
     let model = train_resumable(&ds, &cfg, &[], checkpoints.as_ref(), &mut |p| match p {
-        Progress::Member {
-            index,
-            last,
-            total,
-            round,
-            rounds,
-        } => {
-            member = format!(
-                "{}: ",
-                rfloc_learn::members_line(index, last, total, round, rounds)
-            )
-        }
+        Progress::Member { .. } => member = format!("{}: ", p.members().unwrap_or_default()),
         Progress::Stage(s) => {
             stage = s;
             bar.set_prefix(format!("{member}{s}"));

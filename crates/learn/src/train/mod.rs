@@ -190,6 +190,22 @@ pub enum Progress {
     Warning(String),
 }
 
+impl Progress {
+    /// For [`Progress::Member`], the line naming the members ([`members_line`]).
+    pub fn members(&self) -> Option<String> {
+        match *self {
+            Progress::Member {
+                index,
+                last,
+                total,
+                round,
+                rounds,
+            } => Some(members_line(index, last, total, round, rounds)),
+            _ => None,
+        }
+    }
+}
+
 /// "members 1–2 of 5, round 2 of 2": members `index..=last` (0-based) of `total` in `round` of
 /// `rounds`, as progress lines and checkpoint messages name them ([`Progress::Member`]).
 pub fn members_line(
