@@ -34,6 +34,20 @@ fn rfloc_fails(args: &[&str]) -> String {
     stderr
 }
 
+/// A 900-frame factory-hall with full truth: enough to train on in seconds.
+fn simulate_small_hall(ds: &Path, seed: u64) {
+    rfloc(&[
+        "simulate",
+        "factory-hall",
+        "--out",
+        path(ds),
+        "--seed",
+        &seed.to_string(),
+        "--frames",
+        "900",
+    ]);
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
@@ -174,16 +188,7 @@ fn anchor_fine_tune_retrains_with_the_labels() {
     let ds = dir.path().join("ds");
     let model = dir.path().join("model");
     let labels = dir.path().join("labels.csv");
-    rfloc(&[
-        "simulate",
-        "factory-hall",
-        "--out",
-        path(&ds),
-        "--seed",
-        "5",
-        "--frames",
-        "900",
-    ]);
+    simulate_small_hall(&ds, 5);
     rfloc(&["train", path(&ds), "--out", path(&model), "--members", "1"]);
     rfloc(&[
         "labels",
@@ -222,16 +227,7 @@ fn simulate_train_anchor_locate_eval() {
     let model = dir.path().join("model");
     let labels = dir.path().join("labels.csv");
     let positions = dir.path().join("positions.csv");
-    rfloc(&[
-        "simulate",
-        "factory-hall",
-        "--out",
-        path(&ds),
-        "--seed",
-        "3",
-        "--frames",
-        "900",
-    ]);
+    simulate_small_hall(&ds, 3);
     rfloc(&["train", path(&ds), "--out", path(&model)]);
     assert!(model.join("model.json").is_file());
     assert!(!model.join("checkpoints").exists());
@@ -540,16 +536,7 @@ fn train_resumes_from_its_checkpoints() {
     let ds = dir.path().join("ds");
     let straight = dir.path().join("straight");
     let resumed = dir.path().join("resumed");
-    rfloc(&[
-        "simulate",
-        "factory-hall",
-        "--out",
-        path(&ds),
-        "--seed",
-        "3",
-        "--frames",
-        "900",
-    ]);
+    simulate_small_hall(&ds, 3);
     let args = |out: &Path| -> Vec<String> {
         ["train", path(&ds), "--out", path(out), "--members", "3"]
             .iter()

@@ -38,6 +38,13 @@ pub struct Located {
 impl Model {
     /// Locates every frame of a dataset (observations only).
     pub fn locate(&self, ds: &Dataset, refine: bool) -> Result<Vec<Located>, LearnError> {
+        let ps = self.paths_of(ds)?;
+        Ok(self.locate_paths(&ps, refine))
+    }
+
+    /// The path sets of a dataset, extracted as this model's were; a dataset with another number
+    /// of receivers is refused.
+    fn paths_of(&self, ds: &Dataset) -> Result<PathSets, LearnError> {
         if ds.n_receivers() != self.meta.receivers.len() {
             return Err(LearnError::Mismatch(format!(
                 "model has {} receivers, dataset {}",
@@ -45,8 +52,7 @@ impl Model {
                 ds.n_receivers()
             )));
         }
-        let ps = extract_paths(ds, &self.meta.path_options, &|_| {})?;
-        Ok(self.locate_paths(&ps, refine))
+        extract_paths(ds, &self.meta.path_options, &|_| {})
     }
 
     /// Encoder positions of path sets `[N][dims]`, in batches.
@@ -77,14 +83,7 @@ impl Model {
         ds: &Dataset,
         opts: &crate::track::TrackRefine,
     ) -> Result<Vec<Located>, LearnError> {
-        if ds.n_receivers() != self.meta.receivers.len() {
-            return Err(LearnError::Mismatch(format!(
-                "model has {} receivers, dataset {}",
-                self.meta.receivers.len(),
-                ds.n_receivers()
-            )));
-        }
-        let ps = extract_paths(ds, &self.meta.path_options, &|_| {})?;
+        let ps = self.paths_of(ds)?;
         let track_ids: Vec<i32> = (0..ds.n_frames()).map(|i| ds.track_of(i)).collect();
         let timestamps = ds.timestamps.to_vec();
         Ok(self.locate_paths_tracked(&ps, &timestamps, &track_ids, opts))
