@@ -47,6 +47,12 @@ pub struct Args {
     /// training take 1.3–1.4 times as long.
     #[arg(long)]
     pub one_round: bool,
+    /// How many times the members refit their maps from the frames they agree on, each refit
+    /// from the previous one's maps (default 1). 2 was better on factory-a-walks-sync's held-out
+    /// track over three seeds (CEP50 −6 %) and even on factory-hall, for one more map fit per
+    /// member (reports/learn.md, "A second refit").
+    #[arg(long, conflicts_with = "one_round", value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub refits: Option<u32>,
     /// Where to keep each finished stage (the path sets, every member of every round) while
     /// training, so that a run that is stopped resumes there when started again with the same
     /// dataset and settings; removed once the model is written. Default: `OUT/checkpoints`.
@@ -77,6 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.one_round {
         cfg.agreed_refit = false;
+    }
+    if let Some(n) = args.refits {
+        cfg.refits = n as usize;
     }
     if let Some(f) = args.site_radius {
         anyhow::ensure!(
@@ -168,6 +177,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         m.start_summary(),
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
+    if cfg.refits > 1 && m.agreed_start_fraction.is_some() {
+        println!(
+            "the members refitted their maps {} times, each time from the frames they then \
+             agreed on (the share above is the last refit's)",
+            cfg.refits
+        );
+    }
     if !model.members.is_empty() {
         println!(
             "ensemble of {} members (seeds {}…{}), located as one",

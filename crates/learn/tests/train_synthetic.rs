@@ -461,6 +461,62 @@ fn members_refit_their_maps_from_the_frames_they_agree_on() {
     assert_eq!(one_round.meta.metrics.agreed_start_fraction, None);
 }
 
+/// `TrainConfig::refits`: with two refits the members train in three rounds, and each refit
+/// starts exactly where the previous one's map fit ended (not from the first round again).
+#[test]
+fn a_second_refit_starts_from_the_first_refits_maps() {
+    let s = synth(11);
+    let cfg = TrainConfig {
+        members: 3,
+        refits: 2,
+        ..small_config()
+    };
+    let mut snapshots: Vec<(&'static str, Vec<[f64; 3]>)> = Vec::new();
+    let mut rounds_seen = Vec::new();
+    let model = train_recording(&s.rec, &cfg, &mut |p| match p {
+        rfloc_learn::Progress::Snapshot {
+            stage, positions, ..
+        } if matches!(stage, "map fit" | "agreed start" | "map refit") => {
+            snapshots.push((stage, positions))
+        }
+        rfloc_learn::Progress::Member { round, rounds, .. } => rounds_seen.push((round, rounds)),
+        _ => {}
+    })
+    .expect("training");
+    let stages: Vec<&str> = snapshots.iter().map(|(st, _)| *st).collect();
+    assert_eq!(
+        stages,
+        [
+            "map fit",
+            "agreed start",
+            "map refit",
+            "agreed start",
+            "map refit"
+        ],
+        "member 0's map fits"
+    );
+    assert_eq!(
+        snapshots[1].1, snapshots[0].1,
+        "the first refit starts from the first map fit"
+    );
+    assert_eq!(
+        snapshots[3].1, snapshots[2].1,
+        "the second refit starts from the first refit"
+    );
+    assert_ne!(
+        snapshots[4].1, snapshots[2].1,
+        "the second refit fitted nothing"
+    );
+    assert!(rounds_seen.iter().all(|&(_, n)| n == 3), "{rounds_seen:?}");
+    assert_eq!(rounds_seen.iter().map(|&(r, _)| r).max(), Some(3));
+    assert!(model.meta.metrics.agreed_start_fraction.is_some());
+    assert_eq!(model.meta.config.refits, 2);
+    let (cep50, ce95, _) = score(&model, &s);
+    eprintln!("three rounds, 3 members: held-out CEP50 {cep50:.4} CE95 {ce95:.4}");
+    assert!(cep50 < BOUND, "CEP50 {cep50}");
+    assert!(ce95 < 3.0, "CE95 {ce95}");
+}
+
 /// Semi-supervised training: labelled frames held fixed put the model in the labels' (site's)
 /// frame. The site frame here is the truth rotated by 30° and moved 100 m, so a model that
 /// ignored the labels could not land within the bound by chance.

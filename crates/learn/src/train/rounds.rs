@@ -23,24 +23,38 @@ pub(super) fn train_recording_checkpointed(
     let t_start = Instant::now();
     let total = cfg.members.max(1);
     let runs = if cfg.agreed_refit && total >= MIN_AGREEING_MEMBERS {
-        // round 1 ends with the map fit: its encoder would be thrown away
-        let first_cfg = TrainConfig {
+        let rounds = 1 + cfg.refits.max(1);
+        // every round but the last ends with the map fit: its encoder would be thrown away
+        let map_only = TrainConfig {
             epochs: 0,
             ..cfg.clone()
         };
-        let first = train_members(rec, &first_cfg, total, None, checkpoints, (1, 2), progress)?;
-        let starts = agreed_starts(&first, cfg.dims)?;
-        let mut second = train_members(
+        let first = train_members(
             rec,
-            cfg,
+            &map_only,
             total,
-            Some(&starts),
+            None,
             checkpoints,
-            (2, 2),
+            (1, rounds),
             progress,
         )?;
+        let mut last: Option<Vec<MemberRun>> = None;
+        for round in 2..=rounds {
+            let starts = agreed_starts(last.as_deref().unwrap_or(&first), cfg.dims)?;
+            let round_cfg = if round == rounds { cfg } else { &map_only };
+            last = Some(train_members(
+                rec,
+                round_cfg,
+                total,
+                Some(&starts),
+                checkpoints,
+                (round, rounds),
+                progress,
+            )?);
+        }
+        let mut refitted = last.unwrap_or_default();
         // the start the members share is the first round's
-        for (run, start) in second.iter_mut().zip(&first) {
+        for (run, start) in refitted.iter_mut().zip(&first) {
             let (m, s) = (&mut run.model.meta.metrics, &start.model.meta.metrics);
             m.selfcal_cost = s.selfcal_cost;
             m.selfcal_inlier_fraction = s.selfcal_inlier_fraction;
@@ -48,7 +62,7 @@ pub(super) fn train_recording_checkpointed(
             m.start_gated = s.start_gated;
             m.start_relocated = s.start_relocated;
         }
-        second
+        refitted
     } else {
         train_members(rec, cfg, total, None, checkpoints, (1, 1), progress)?
     };
