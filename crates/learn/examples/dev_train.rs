@@ -1,6 +1,7 @@
 //! DEVELOPMENT: train on a simulated scenario (dsp paths, the product path) or on ground-truth
 //! path delays of a dataset ("gt", development only), score held-out tracks against the truth.
-//! Env: `EPOCHS`, `MAP_STEPS`, `SEED` override the training defaults; `REFIT=0` trains one
+//! Env: `EPOCHS`, `MAP_STEPS`, `SEED`, `AUG` (the augmentation's
+//! range, m), `AUG_HIDDEN` override the training defaults; `REFIT=0` trains one
 //! round (no `TrainConfig::agreed_refit`).
 mod common;
 use common::gt_paths;
@@ -24,6 +25,12 @@ fn main() {
     }
     if let Ok(e) = std::env::var("MAP_STEPS") {
         cfg.map_steps = e.parse().unwrap();
+    }
+    if let Ok(e) = std::env::var("AUG") {
+        cfg.aug_scale_m = e.parse().unwrap();
+    }
+    if let Ok(e) = std::env::var("AUG_HIDDEN") {
+        cfg.aug_hidden = e.parse().unwrap();
     }
     let t0 = std::time::Instant::now();
     let ds = common::load(&src);
@@ -53,11 +60,13 @@ fn main() {
                 .iter()
                 .map(|&i| [truth0[[i, 0]], truth0[[i, 1]], truth0[[i, 2]]])
                 .collect();
-            let errs = common::rigid_fit(&positions, &b, &vec![1.0; b.len()]).1;
+            let (iso, errs) = common::rigid_fit(&positions, &b, &vec![1.0; b.len()]);
+            let al: Vec<[f64; 3]> = positions.iter().map(|x| iso.apply(x)).collect();
             eprintln!(
-                "   snapshot {stage}: train CEP50 {:.4} CE95 {:.4}",
+                "   snapshot {stage}: train CEP50 {:.4} CE95 {:.4} similarity scale {:.4}",
                 quantile(&errs, 0.5),
-                quantile(&errs, 0.95)
+                quantile(&errs, 0.95),
+                similarity_scale(&al, &b)
             );
         }
         _ => {}
@@ -92,6 +101,8 @@ fn main() {
             })
             .collect();
         let rmse = (errs.iter().map(|e| e * e).sum::<f64>() / errs.len() as f64).sqrt();
+        let al: Vec<[f64; 3]> = a.iter().map(|x| iso.apply(x)).collect();
+        println!("  similarity scale {:.4}", similarity_scale(&al, &b));
         println!(
             "refine={refine} test frames {} CEP50 {:.4} CE95 {:.4} RMSE {:.4} ({:.2}s)",
             errs.len(),
@@ -113,4 +124,19 @@ fn main() {
             }
         }
     }
+}
+
+/// The scale a similarity fit would add to rigidly aligned positions `a` (rotation kept), xy.
+fn similarity_scale(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    let nf = a.len() as f64;
+    let ca = [0, 1].map(|k| a.iter().map(|p| p[k]).sum::<f64>() / nf);
+    let cb = [0, 1].map(|k| b.iter().map(|p| p[k]).sum::<f64>() / nf);
+    let (mut num, mut den) = (0.0, 0.0);
+    for (p, q) in a.iter().zip(b) {
+        for k in 0..2 {
+            num += (p[k] - ca[k]) * (q[k] - cb[k]);
+            den += (p[k] - ca[k]).powi(2);
+        }
+    }
+    num / den
 }
