@@ -587,8 +587,8 @@ fn train_resumes_from_its_checkpoints() {
     for said in [
         "resuming from the checkpoints",
         "resumed: path sets",
-        "resumed: member 1 of 3, round 1 of 2",
-        "resumed: member 1 of 3, round 2 of 2",
+        "resumed: member 1 of 3, round 1 of 3",
+        "resumed: member 1 of 3, round 2 of 3",
         "stages read back from checkpoints",
     ] {
         assert!(stdout.contains(said), "{said:?} not in\n{stdout}");
@@ -598,7 +598,7 @@ fn train_resumes_from_its_checkpoints() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("warning: checkpoint of member 3 of 3, round 1 of 2 not used")
+        stderr.contains("warning: checkpoint of member 3 of 3, round 1 of 3 not used")
             && stderr.contains("checksum mismatch"),
         "{stderr}"
     );

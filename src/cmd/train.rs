@@ -48,9 +48,9 @@ pub struct Args {
     #[arg(long)]
     pub one_round: bool,
     /// How many times the members refit their maps from the frames they agree on, each refit
-    /// from the previous one's maps (default 1). 2 was better on factory-a-walks-sync's held-out
-    /// track over three seeds (CEP50 −6 %) and even on factory-hall, for one more map fit per
-    /// member (reports/learn.md, "A second refit").
+    /// from the previous one's maps (default 2; 1 = the 13th session's training, a little
+    /// faster). Only one when the first round's members agree on too few frames
+    /// (reports/learn.md, "A second refit").
     #[arg(long, conflicts_with = "one_round", value_parser = clap::value_parser!(u32).range(1..=5))]
     pub refits: Option<u32>,
     /// Where to keep each finished stage (the path sets, every member of every round) while
@@ -177,10 +177,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         m.start_summary(),
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
-    if cfg.refits > 1 && m.agreed_start_fraction.is_some() {
+    let refits = model.meta.config.refits;
+    if m.agreed_start_fraction.is_some() && refits > 1 {
         println!(
-            "the members refitted their maps {} times, each time from the frames they then \
-             agreed on (the share above is the last refit's)",
+            "the members refitted their maps {refits} times, each time from the frames they then \
+             agreed on (the share above is the last refit's)"
+        );
+    } else if m.agreed_start_fraction.is_some() && cfg.refits > refits {
+        println!(
+            "the members refitted their maps once, not {} times: their first maps agreed on too \
+             few frames for a further refit to start from",
             cfg.refits
         );
     }

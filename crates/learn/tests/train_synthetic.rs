@@ -397,17 +397,24 @@ fn same_seed_same_model_and_artifact_round_trip() {
     assert!(Model::load(dir.path()).is_err());
 }
 
-/// Three or more members train in two rounds (`TrainConfig::agreed_refit`): each member's
-/// second round starts from its own first map fit, saves the share of frames the members agreed
-/// on, keeps the first round's self-calibration figures, and still locates within the bound.
+/// Three or more members refit their maps (`TrainConfig::agreed_refit`; here once): each
+/// member's second round starts from its own first map fit, saves the share of frames the
+/// members agreed on, keeps the first round's self-calibration figures, and still locates within
+/// the bound.
 #[test]
 fn members_refit_their_maps_from_the_frames_they_agree_on() {
     let s = synth(11);
     let cfg = TrainConfig {
         members: 3,
+        refits: 1,
         ..small_config()
     };
-    assert!(cfg.agreed_refit, "two rounds are the default");
+    assert!(cfg.agreed_refit, "refitting is the default");
+    assert_eq!(
+        TrainConfig::default().refits,
+        2,
+        "two refits are the default"
+    );
     let mut stages = Vec::new();
     let mut first_fit: Option<Vec<[f64; 3]>> = None;
     let mut second_start: Option<Vec<[f64; 3]>> = None;
@@ -459,6 +466,11 @@ fn members_refit_their_maps_from_the_frames_they_agree_on() {
     )
     .expect("training");
     assert_eq!(one_round.meta.metrics.agreed_start_fraction, None);
+    assert_eq!(
+        one_round.meta.config.refits, 0,
+        "a model records the refits done"
+    );
+    assert_eq!(model.meta.config.refits, 1);
 }
 
 /// `TrainConfig::refits`: with two refits the members train in three rounds, and each refit

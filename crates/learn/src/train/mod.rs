@@ -12,11 +12,12 @@
 //! encoder is trained through the frozen decoder (set loss + distillation of the fitted
 //! positions) with early stopping on held-out tracks.
 //!
-//! An ensemble of three or more members trains in two rounds ([`TrainConfig::agreed_refit`]):
+//! An ensemble of three or more members trains in rounds ([`TrainConfig::agreed_refit`]):
 //! every member up to its map fit, then each member's anchor search and map fit again from its
 //! own first map, the fit's first half on the frames where the members agree
 //! ([`crate::ensemble::frame_spreads`] under [`AGREED_SPREAD_M`]), and only then its encoder
-//! ([`TrainConfig::refits`] > 1 refits more than once, each from the previous refit's maps).
+//! ([`TrainConfig::refits`], two by default: the members refit twice, the second time from the
+//! first refit's maps and the frames they agree on there).
 //! Why: the members part ways in the anchor search and the map fit, and the frames they place
 //! alike are, measured on factory-hall, the frames a member places well (`reports/learn.md`,
 //! "Each member refits its map from the frames the members agree on").
@@ -118,12 +119,13 @@ pub struct TrainConfig {
     #[serde(default)]
     pub agreed_refit: bool,
     /// With [`Self::agreed_refit`], how many times the members refit their maps: each refit
-    /// starts from the previous one's maps and its own agreed frames, and the encoder is
-    /// trained after the last. 1 (the default, and what models written before it did) = two
-    /// rounds in all. A second refit was measured on the held-out track of both halls over
-    /// three seeds (reports/learn.md, "A second refit"): factory-a-walks-sync better on every
-    /// seed (CEP50 −6 %), factory-hall even in CEP50 and −4 % in CE95, for one more map fit
-    /// per member; the site-frame reports have not been run with it, so it is not the default.
+    /// starts from the previous one's maps and the frames the members agree on there, and the
+    /// encoder is trained after the last. Two by default: on the held-out track over three seeds
+    /// factory-a-walks-sync improved on every seed (CEP50 −6 %) and factory-hall was even in
+    /// CEP50 (CE95 −4 %), and every headline figure of both halls' site-frame reports improved
+    /// (reports/learn.md, "A second refit"). When the first round's members agree on too few
+    /// frames, one refit only (`rounds::refit_rounds`). A trained model records the number
+    /// done (0 for a single round); models written before this setting did one.
     #[serde(default = "one")]
     pub refits: usize,
 }
@@ -158,7 +160,7 @@ impl Default for TrainConfig {
             gate_start: true,
             relocate_start: true,
             agreed_refit: true,
-            refits: 1,
+            refits: 2,
         }
     }
 }

@@ -23,7 +23,7 @@ pub(super) fn train_recording_checkpointed(
     let t_start = Instant::now();
     let total = cfg.members.max(1);
     let runs = if cfg.agreed_refit && total >= MIN_AGREEING_MEMBERS {
-        let rounds = 1 + cfg.refits.max(1);
+        let planned = 1 + cfg.refits.max(1);
         // every round but the last ends with the map fit: its encoder would be thrown away
         let map_only = TrainConfig {
             epochs: 0,
@@ -35,24 +35,29 @@ pub(super) fn train_recording_checkpointed(
             total,
             None,
             checkpoints,
-            (1, rounds),
+            (1, planned),
             progress,
         )?;
-        let mut last: Option<Vec<MemberRun>> = None;
-        for round in 2..=rounds {
-            let starts = agreed_starts(last.as_deref().unwrap_or(&first), cfg.dims)?;
-            let round_cfg = if round == rounds { cfg } else { &map_only };
-            last = Some(train_members(
+        let mut starts = agreed_starts(&first, cfg.dims)?;
+        let rounds = refit_rounds(planned, starts.first().map_or(0.0, |s| s.share));
+        let mut round = 2;
+        let mut refitted = loop {
+            let last = round == rounds;
+            let runs = train_members(
                 rec,
-                round_cfg,
+                if last { cfg } else { &map_only },
                 total,
                 Some(&starts),
                 checkpoints,
                 (round, rounds),
                 progress,
-            )?);
-        }
-        let mut refitted = last.unwrap_or_default();
+            )?;
+            if last {
+                break runs;
+            }
+            starts = agreed_starts(&runs, cfg.dims)?;
+            round += 1;
+        };
         // the start the members share is the first round's
         for (run, start) in refitted.iter_mut().zip(&first) {
             let (m, s) = (&mut run.model.meta.metrics, &start.model.meta.metrics);
@@ -61,10 +66,15 @@ pub(super) fn train_recording_checkpointed(
             m.trusted_start_fraction = s.trusted_start_fraction;
             m.start_gated = s.start_gated;
             m.start_relocated = s.start_relocated;
+            run.model.meta.config.refits = rounds - 1;
         }
         refitted
     } else {
-        train_members(rec, cfg, total, None, checkpoints, (1, 1), progress)?
+        let mut runs = train_members(rec, cfg, total, None, checkpoints, (1, 1), progress)?;
+        for run in &mut runs {
+            run.model.meta.config.refits = 0;
+        }
+        runs
     };
     let (isos, aligned) = align_members(&runs)?;
     let mut runs = runs.into_iter();
@@ -166,6 +176,19 @@ fn agreed_frames(spreads: &[Option<f64>]) -> (Vec<bool>, f64) {
         agreed.iter_mut().for_each(|a| *a = true);
     }
     (agreed, share)
+}
+
+/// Rounds in all for `planned` ones (1 + [`TrainConfig::refits`]), from the share of frames the
+/// first round's members agree on: without an agreed core ([`agreed_frames`] then refits from
+/// every frame) a further refit fits the same geometry again, and on the one recording where that
+/// happened, the collapsed warehouse-nlos model, a second refit made it worse (reports/learn.md,
+/// "A second refit"). So one refit only.
+fn refit_rounds(planned: usize, first_share: f64) -> usize {
+    if first_share < MIN_TRUSTED_SHARE {
+        planned.min(2)
+    } else {
+        planned
+    }
 }
 
 /// Trains `total` members from seeds `cfg.seed, cfg.seed + 1, …`, member j from `starts[j]`
@@ -325,5 +348,14 @@ mod tests {
         let (agreed, share) = agreed_frames(&few);
         assert!(agreed.iter().all(|&a| a));
         assert!((share - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_further_refit_needs_an_agreed_core() {
+        assert_eq!(refit_rounds(3, 0.64), 3);
+        assert_eq!(refit_rounds(3, MIN_TRUSTED_SHARE), 3);
+        assert_eq!(refit_rounds(3, 0.05), 2);
+        assert_eq!(refit_rounds(2, 0.0), 2);
+        assert_eq!(refit_rounds(4, 0.5), 4);
     }
 }
