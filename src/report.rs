@@ -124,6 +124,8 @@ pub struct ReportMetrics {
     pub model_metrics: rfloc_learn::model::TrainMetrics,
     /// Models in the ensemble (seeds located as one; 1 = a single model).
     pub members: usize,
+    /// Times the members refitted their maps from the frames they agreed on (0: one round).
+    pub refits: usize,
 }
 
 /// The interfering-paths bound on the test frames (m): its median and 95th percentile, and the
@@ -492,6 +494,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         total_seconds: 0.0,
         model_metrics: model.meta.metrics.clone(),
         members: model.members.len() + 1,
+        refits: model.meta.config.refits,
     };
 
     // 10. Figures.
@@ -769,7 +772,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         mm.frames,
         mm.holdout_tracks,
         mm.selfcal_inlier_fraction,
-        mm.start_summary(),
+        mm.start_summary_refitted(m.refits),
         cm(mm.range_rms_m),
         mm.encoder_best_epoch,
         mm.seconds,

@@ -174,16 +174,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         m.range_rms_m,
         100.0 * m.selfcal_inlier_fraction,
-        m.start_summary(),
+        m.start_summary_refitted(model.meta.config.refits),
         model.meta.receivers.iter().map(|r| r.anchors.len()).sum::<usize>()
     );
     let refits = model.meta.config.refits;
-    if m.agreed_start_fraction.is_some() && refits > 1 {
-        println!(
-            "the members refitted their maps {refits} times, each time from the frames they then \
-             agreed on (the share above is the last refit's)"
-        );
-    } else if m.agreed_start_fraction.is_some() && cfg.refits > refits {
+    if m.agreed_start_fraction.is_some() && cfg.refits > refits {
         println!(
             "the members refitted their maps once, not {} times: their first maps agreed on too \
              few frames for a further refit to start from",

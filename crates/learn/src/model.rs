@@ -166,10 +166,22 @@ pub const MIN_SELFCAL_INLIERS: f64 = 0.10;
 pub const MIN_SELFCAL_INLIERS_MULTI_FRAME: f64 = 0.30;
 
 impl TrainMetrics {
-    /// How the map fit started, in words ([`crate::start`]).
+    /// How the map fit started, in words ([`crate::start`]), for a model that refitted once.
     pub fn start_summary(&self) -> String {
+        self.start_summary_refitted(1)
+    }
+
+    /// [`Self::start_summary`] for a model whose members refitted their maps `refits` times
+    /// (`TrainConfig::refits` as the model records it): the agreed share is the last refit's.
+    pub fn start_summary_refitted(&self, refits: usize) -> String {
         let first = self.first_start_summary();
         match self.agreed_start_fraction {
+            Some(f) if f >= crate::train::MIN_TRUSTED_SHARE && refits > 1 => format!(
+                "{first}; then each member refitted its map {refits} times, the last time from \
+                 the {:.0} % of frames on which the members' maps then agreed within {:.1} m",
+                100.0 * f,
+                crate::train::AGREED_SPREAD_M
+            ),
             Some(f) if f >= crate::train::MIN_TRUSTED_SHARE => format!(
                 "{first}; then each member refitted its map from the {:.0} % of frames on \
                  which the members' first maps agreed within {:.1} m",
@@ -683,6 +695,14 @@ mod tests {
             ),
             "{}",
             m.start_summary()
+        );
+        assert!(
+            m.start_summary_refitted(2).ends_with(
+                "then each member refitted its map 2 times, the last time from the 64 % of \
+                 frames on which the members' maps then agreed within 0.3 m"
+            ),
+            "{}",
+            m.start_summary_refitted(2)
         );
         m.agreed_start_fraction = Some(0.02);
         assert!(
