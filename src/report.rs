@@ -772,7 +772,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         mm.frames,
         mm.holdout_tracks,
         mm.selfcal_inlier_fraction,
-        mm.start_summary_refitted(m.refits),
+        mm.start_summary(m.refits),
         cm(mm.range_rms_m),
         mm.encoder_best_epoch,
         mm.seconds,

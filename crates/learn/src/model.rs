@@ -166,14 +166,10 @@ pub const MIN_SELFCAL_INLIERS: f64 = 0.10;
 pub const MIN_SELFCAL_INLIERS_MULTI_FRAME: f64 = 0.30;
 
 impl TrainMetrics {
-    /// How the map fit started, in words ([`crate::start`]), for a model that refitted once.
-    pub fn start_summary(&self) -> String {
-        self.start_summary_refitted(1)
-    }
-
-    /// [`Self::start_summary`] for a model whose members refitted their maps `refits` times
-    /// (`TrainConfig::refits` as the model records it): the agreed share is the last refit's.
-    pub fn start_summary_refitted(&self, refits: usize) -> String {
+    /// How the map fit started, in words ([`crate::start`]), for a model whose members refitted
+    /// their maps `refits` times (`TrainConfig::refits` as the model records it): the agreed
+    /// share is the last refit's.
+    pub fn start_summary(&self, refits: usize) -> String {
         let first = self.first_start_summary();
         match self.agreed_start_fraction {
             Some(f) if f >= crate::train::MIN_TRUSTED_SHARE && refits > 1 => format!(
@@ -662,54 +658,54 @@ mod tests {
             ..TrainMetrics::default()
         };
         assert!(m
-            .start_summary()
+            .start_summary(1)
             .starts_with("map fit started from the 44 %"));
         assert!(m
-            .start_summary()
+            .start_summary(1)
             .ends_with("interpolated along their tracks"));
         m.start_relocated = Some(120);
         assert!(
-            m.start_summary()
+            m.start_summary(1)
                 .ends_with("on the map those frames gave (120 moved)"),
             "{}",
-            m.start_summary()
+            m.start_summary(1)
         );
         m.start_relocated = None;
         m.start_gated = false;
         m.trusted_start_fraction = 0.08;
         assert!(
-            m.start_summary().starts_with("only 8 %"),
+            m.start_summary(1).starts_with("only 8 %"),
             "{}",
-            m.start_summary()
+            m.start_summary(1)
         );
         m.trusted_start_fraction = 1.0;
         assert_eq!(
-            m.start_summary(),
+            m.start_summary(1),
             "map fit started from every frame as self-calibrated"
         );
         m.agreed_start_fraction = Some(0.64);
         assert!(
-            m.start_summary().ends_with(
+            m.start_summary(1).ends_with(
                 "then each member refitted its map from the 64 % of frames on which the \
                  members' first maps agreed within 0.3 m"
             ),
             "{}",
-            m.start_summary()
+            m.start_summary(1)
         );
         assert!(
-            m.start_summary_refitted(2).ends_with(
+            m.start_summary(2).ends_with(
                 "then each member refitted its map 2 times, the last time from the 64 % of \
                  frames on which the members' maps then agreed within 0.3 m"
             ),
             "{}",
-            m.start_summary_refitted(2)
+            m.start_summary(2)
         );
         m.agreed_start_fraction = Some(0.02);
         assert!(
-            m.start_summary()
+            m.start_summary(1)
                 .ends_with("from every frame (only 2 % agreed within 0.3 m)"),
             "{}",
-            m.start_summary()
+            m.start_summary(1)
         );
     }
 
