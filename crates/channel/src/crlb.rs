@@ -181,9 +181,11 @@ pub struct DenseMultipath {
 /// `(2/σ²) Re(Dᴴ P⊥ D)` (module docs), `P⊥` the projector out of the nuisance directions (`A`
 /// for unknown gains; `Σ_p g_p (−j2π f_k) A_kp` for an unknown timing offset). With `dense`,
 /// the noise covariance is `σ² I + C` and `D` and the nuisance directions are whitened by its
-/// Cholesky factor first. `noise_var` is the per-subcarrier noise variance σ². Nuisance directions
-/// that the earlier ones already span (to 1e-12 of their energy: paths at the same delay) add
-/// nothing and are skipped.
+/// Cholesky factor first. `noise_var` is the per-subcarrier noise variance σ².
+///
+/// Computed as `Gᵀ F G` from the delays' information `F` ([`link_delay_information`]) and the
+/// delays' gradients `G_pd = ∂τ_p/∂x_d`: `D = Σ_p G_pd ∂μ/∂τ_p` is linear in the per-path
+/// derivatives, so the position's information is the chain rule applied to the delays'.
 pub fn link_position_information(
     offsets_hz: &[f64],
     paths: &[LinkPath],
@@ -191,10 +193,50 @@ pub fn link_position_information(
     unknowns: Unknowns,
     dense: Option<DenseMultipath>,
 ) -> [[f64; 3]; 3] {
+    let f = link_delay_information(offsets_hz, paths, noise_var, unknowns, dense);
+    let n = paths.len();
     let mut j = [[0.0f64; 3]; 3];
-    let k = offsets_hz.len();
-    if k == 0 || paths.is_empty() || noise_var.is_nan() || noise_var <= 0.0 {
+    if f.len() != n * n {
         return j;
+    }
+    for (p, pp) in paths.iter().enumerate() {
+        for (q, pq) in paths.iter().enumerate() {
+            let fpq = f[p * n + q];
+            if fpq == 0.0 {
+                continue;
+            }
+            for r in 0..3 {
+                for c in 0..3 {
+                    j[r][c] += pp.delay_gradient[r] * fpq * pq.delay_gradient[c];
+                }
+            }
+        }
+    }
+    j
+}
+
+/// Fisher information (s⁻², `P×P` row-major, `P = paths.len()`) of one link's path *delays*
+/// with the nuisance parameters eliminated: `F_pq = 2 Re(ẽ_pᴴ ẽ_q)`, `ẽ_p = P⊥ W ∂μ/∂τ_p`,
+/// `∂μ_k/∂τ_p = g_p (−j2π f_k) e^{−j2π f_k τ_p}`, `W` the whitener (`1/σ`, or the inverse
+/// Cholesky factor of `σ² I + C` with `dense`) and `P⊥` the projector out of the whitened
+/// nuisance directions: each path's gain (two real parameters, or its phase alone with
+/// [`GainKnowledge::PhaseUnknown`]) and, for unsynchronized receivers, the clock offset
+/// (`Σ_p ∂μ/∂τ_p`). Nuisance directions that the earlier ones already span (to 1e-12 of their
+/// energy: paths at the same delay) add nothing and are skipped. `delay_gradient` is not used:
+/// any parameter that moves the delays (the position, a virtual anchor, a receiver offset) gets
+/// its information from `F` by the chain rule. Empty when there is nothing to compute (no tones,
+/// no paths, no noise variance).
+pub fn link_delay_information(
+    offsets_hz: &[f64],
+    paths: &[LinkPath],
+    noise_var: f64,
+    unknowns: Unknowns,
+    dense: Option<DenseMultipath>,
+) -> Vec<f64> {
+    let k = offsets_hz.len();
+    let n = paths.len();
+    if k == 0 || n == 0 || noise_var.is_nan() || noise_var <= 0.0 {
+        return Vec::new();
     }
     let tau = std::f64::consts::TAU;
     let steer = |t: f64| -> Vec<Complex64> {
@@ -203,33 +245,27 @@ pub fn link_position_information(
             .map(|f| Complex64::from_polar(1.0, -tau * f * t))
             .collect()
     };
-    // Σ_p w_p g_p (−j2π f_k) e^{−j2π f_k τ_p}: the model's derivative when path p's delay moves
-    // by w_p per unit of the parameter
-    let derivative = |w: &dyn Fn(&LinkPath) -> f64| -> Vec<Complex64> {
-        let mut col = vec![Complex64::new(0.0, 0.0); k];
-        for p in paths {
-            let wp = w(p);
-            if wp == 0.0 {
-                continue;
-            }
-            for (x, f) in col.iter_mut().zip(offsets_hz) {
-                *x += wp
-                    * p.gain
+    // ∂μ/∂τ_p = g_p (−j2π f_k) e^{−j2π f_k τ_p}
+    let derivative = |p: &LinkPath| -> Vec<Complex64> {
+        offsets_hz
+            .iter()
+            .map(|f| {
+                p.gain
                     * Complex64::new(0.0, -tau * f)
-                    * Complex64::from_polar(1.0, -tau * f * p.delay_s);
-            }
-        }
-        col
+                    * Complex64::from_polar(1.0, -tau * f * p.delay_s)
+            })
+            .collect()
     };
-    // D: along each coordinate
-    let d: Vec<Vec<Complex64>> = (0..3)
-        .map(|dim| derivative(&|p: &LinkPath| p.delay_gradient[dim]))
-        .collect();
+    let per_path: Vec<Vec<Complex64>> = paths.iter().map(derivative).collect();
     // the nuisance directions, each a real parameter's derivative
-    let mut nuisance: Vec<Vec<Complex64>> = Vec::with_capacity(2 * paths.len() + 1);
+    let mut nuisance: Vec<Vec<Complex64>> = Vec::with_capacity(2 * n + 1);
     if unknowns.clock_offset {
         // the receiver's timing offset delays every path alike
-        nuisance.push(derivative(&|_| 1.0));
+        let mut all = vec![Complex64::new(0.0, 0.0); k];
+        for d in &per_path {
+            all.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+        }
+        nuisance.push(all);
     }
     for p in paths {
         let a = steer(p.delay_s);
@@ -272,9 +308,9 @@ pub fn link_position_information(
         }
     };
     let mut basis: Vec<Vec<f64>> = Vec::with_capacity(nuisance.len());
-    for mut n in nuisance {
-        whiten(&mut n);
-        let mut v = real(&n);
+    for mut v in nuisance {
+        whiten(&mut v);
+        let mut v = real(&v);
         let before = dot(&v, &v);
         project_out(&mut v, &basis);
         let n2 = dot(&v, &v);
@@ -284,7 +320,7 @@ pub fn link_position_information(
             basis.push(v);
         }
     }
-    let e: Vec<Vec<f64>> = d
+    let e: Vec<Vec<f64>> = per_path
         .into_iter()
         .map(|mut col| {
             whiten(&mut col);
@@ -293,12 +329,15 @@ pub fn link_position_information(
             v
         })
         .collect();
-    for r in 0..3 {
-        for c in 0..3 {
-            j[r][c] = 2.0 * dot(&e[r], &e[c]);
+    let mut f = vec![0.0; n * n];
+    for p in 0..n {
+        for q in p..n {
+            let x = 2.0 * dot(&e[p], &e[q]);
+            f[p * n + q] = x;
+            f[q * n + p] = x;
         }
     }
-    j
+    f
 }
 
 /// What turns the noise into unit white noise.

@@ -21,8 +21,8 @@ pub mod scenario;
 pub mod simulate;
 
 pub use crlb::{
-    delay_crlb_s, link_position_information, peb, peb_from_information, range_crlb_m,
-    DenseMultipath, GainKnowledge, LinkPath, RangeAnchor, Unknowns,
+    delay_crlb_s, link_delay_information, link_position_information, peb, peb_from_information,
+    range_crlb_m, DenseMultipath, GainKnowledge, LinkPath, RangeAnchor, Unknowns,
 };
 pub use error::ChannelError;
 pub use geometry::{BoxObstacle, Face, FloorOutline, FloorRect, Material, Receiver, Scene};
