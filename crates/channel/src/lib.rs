@@ -7,11 +7,13 @@
 //! - [`motion`]: walks along aisles, grids, point lists;
 //! - [`scenario`]: TOML scenarios (bundled ones in `scenarios/`);
 //! - [`simulate`](mod@simulate): scenario → exchange-format dataset with ground truth;
-//! - [`crlb`]: delay CRLB and position error bounds (paths alone, or interfering with gains unknown).
+//! - [`crlb`]: delay CRLB and position error bounds (paths alone, or interfering with gains unknown);
+//! - [`crlb_map`]: the same bound with the map (virtual anchors, receiver offsets) unknown too.
 //!
 //! Physics does no I/O: scenarios are parsed from `&str`, datasets returned in memory.
 
 pub mod crlb;
+pub mod crlb_map;
 pub mod error;
 pub mod geometry;
 pub mod image_sources;
@@ -24,6 +26,7 @@ pub use crlb::{
     delay_crlb_s, link_delay_information, link_position_information, peb, peb_from_information,
     range_crlb_m, DenseMultipath, GainKnowledge, LinkPath, RangeAnchor, Unknowns,
 };
+pub use crlb_map::{MapLink, SharedMapBound};
 pub use error::ChannelError;
 pub use geometry::{BoxObstacle, Face, FloorOutline, FloorRect, Material, Receiver, Scene};
 pub use image_sources::{paths, AnchorSet, Path, VirtualAnchor, SPEED_OF_LIGHT};

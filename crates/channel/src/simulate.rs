@@ -25,9 +25,10 @@ use rand_distr::StandardNormal;
 use rfloc_csi::dataset::{Dataset, DatasetMeta, ReceiverMeta, Truth};
 
 use crate::crlb::{
-    delay_crlb_s, link_position_information, peb, peb_from_information, DenseMultipath, LinkPath,
-    RangeAnchor, Unknowns,
+    delay_crlb_s, link_delay_information, link_position_information, peb, peb_from_information,
+    DenseMultipath, LinkPath, RangeAnchor, Unknowns,
 };
+use crate::crlb_map::MapLink;
 use crate::error::ChannelError;
 use crate::geometry::distance;
 use crate::image_sources::{AnchorSet, Path, SPEED_OF_LIGHT};
@@ -56,6 +57,94 @@ impl<'a> ChannelModel<'a> {
             })
             .collect();
         ChannelModel { scenario, anchors }
+    }
+
+    /// Every virtual anchor of every receiver antenna in one list (receiver by receiver, antenna
+    /// by antenna, in [`AnchorSet`] order): the map of [`crate::crlb_map`].
+    pub fn anchor_positions(&self) -> Vec<[f64; 3]> {
+        self.anchors
+            .iter()
+            .flatten()
+            .flat_map(|set| set.anchors.iter().map(|v| v.position))
+            .collect()
+    }
+
+    /// Where antenna `a` of receiver `r`'s anchors start in [`ChannelModel::anchor_positions`].
+    pub fn anchor_base(&self, r: usize, a: usize) -> usize {
+        let before: usize = self.anchors[..r]
+            .iter()
+            .flatten()
+            .map(|set| set.anchors.len())
+            .sum();
+        before
+            + self.anchors[r][..a]
+                .iter()
+                .map(|set| set.anchors.len())
+                .sum::<usize>()
+    }
+
+    /// One link of the interfering-paths bound at `tx`: its specular paths as
+    /// [`LinkPath`]s (carrier phase in the gain, `∂τ/∂x` from each path's anchor), each path's
+    /// anchor index in the link's [`AnchorSet`], and the dense multipath as coloured noise (the
+    /// power `simulate` gives it: a share of the specular power).
+    pub fn link_paths(
+        &self,
+        r: usize,
+        a: usize,
+        tx: [f64; 3],
+    ) -> (Vec<LinkPath>, Vec<usize>, Option<DenseMultipath>) {
+        let carrier = self.scenario.plan.carrier_hz();
+        let dif = self.scenario.diffuse;
+        let set = &self.anchors[r][a];
+        let paths = self.paths(r, a, tx);
+        let mut link = Vec::with_capacity(paths.len());
+        let mut index = Vec::with_capacity(paths.len());
+        for p in &paths {
+            let v = set.anchors[p.anchor_index].position;
+            let d = [tx[0] - v[0], tx[1] - v[1], tx[2] - v[2]];
+            let n = distance(tx, v).max(1e-9) * SPEED_OF_LIGHT;
+            link.push(LinkPath {
+                delay_s: p.delay_s,
+                gain: p.gain
+                    * Complex64::from_polar(1.0, -std::f64::consts::TAU * carrier * p.delay_s),
+                delay_gradient: [d[0] / n, d[1] / n, d[2] / n],
+            });
+            index.push(p.anchor_index);
+        }
+        let dense = (dif.paths > 0)
+            .then(|| paths.first())
+            .flatten()
+            .map(|first| DenseMultipath {
+                first_arrival_s: first.delay_s,
+                decay_s: dif.decay_s,
+                power: paths.iter().map(|p| p.gain.norm_sqr()).sum::<f64>()
+                    * 10f64.powf(dif.power_db / 10.0),
+            });
+        (link, index, dense)
+    }
+
+    /// The links at `tx` for the shared-map bound ([`crate::crlb_map`]): every receiver
+    /// antenna's paths with their delays' information ([`link_delay_information`]), anchors
+    /// indexed into [`ChannelModel::anchor_positions`].
+    pub fn map_links_at(&self, tx: [f64; 3], noise_var: f64, unknowns: Unknowns) -> Vec<MapLink> {
+        let offsets = self.scenario.plan.offsets_hz();
+        let mut out = Vec::new();
+        for (r, sets) in self.anchors.iter().enumerate() {
+            for a in 0..sets.len() {
+                let (link, index, dense) = self.link_paths(r, a, tx);
+                if link.is_empty() {
+                    continue;
+                }
+                let base = self.anchor_base(r, a);
+                out.push(MapLink {
+                    receiver: r,
+                    anchors: index.iter().map(|i| base + i).collect(),
+                    gradients: link.iter().map(|p| p.delay_gradient).collect(),
+                    information: link_delay_information(offsets, &link, noise_var, unknowns, dense),
+                });
+            }
+        }
+        out
     }
 
     /// Specular paths from `tx` to antenna `a` of receiver `r`, sorted by delay.
@@ -388,35 +477,10 @@ pub fn interfering_peb_at(
         return 0.0;
     }
     let offsets = model.scenario.plan.offsets_hz();
-    let carrier = model.scenario.plan.carrier_hz();
-    let dif = model.scenario.diffuse;
     let mut j = [[0.0f64; 3]; 3];
-    let mut link = Vec::new();
     for (r, sets) in model.anchors.iter().enumerate() {
-        for (a, set) in sets.iter().enumerate() {
-            let paths = model.paths(r, a, tx);
-            link.clear();
-            for p in &paths {
-                let v = set.anchors[p.anchor_index].position;
-                let d = [tx[0] - v[0], tx[1] - v[1], tx[2] - v[2]];
-                let n = distance(tx, v).max(1e-9) * SPEED_OF_LIGHT;
-                link.push(LinkPath {
-                    delay_s: p.delay_s,
-                    gain: p.gain
-                        * Complex64::from_polar(1.0, -std::f64::consts::TAU * carrier * p.delay_s),
-                    delay_gradient: [d[0] / n, d[1] / n, d[2] / n],
-                });
-            }
-            // the same power simulate() gives the dense paths: a share of the specular power
-            let dense = (dif.paths > 0)
-                .then(|| paths.first())
-                .flatten()
-                .map(|first| DenseMultipath {
-                    first_arrival_s: first.delay_s,
-                    decay_s: dif.decay_s,
-                    power: paths.iter().map(|p| p.gain.norm_sqr()).sum::<f64>()
-                        * 10f64.powf(dif.power_db / 10.0),
-                });
+        for a in 0..sets.len() {
+            let (link, _, dense) = model.link_paths(r, a, tx);
             let jl = link_position_information(offsets, &link, noise_var, unknowns, dense);
             for (row, lrow) in j.iter_mut().zip(jl) {
                 for (x, y) in row.iter_mut().zip(lrow) {
