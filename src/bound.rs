@@ -65,6 +65,244 @@ pub fn interfering_bounds(
     })
 }
 
+/// The interfering-paths bound with the map unknown too ([`rfloc_channel::crlb_map`]) over
+/// frames of `scenario`'s hall at `positions`: what an efficient estimator that learns the map
+/// from these frames could reach, evaluated as rfloc's learned positions are, after one rigid fit
+/// over all frames.
+pub struct SharedMapFigures {
+    /// Per frame, the known-map bound (the same as [`interfering_bounds`]'), m.
+    pub known: Vec<f64>,
+    /// Per frame, the RMS error over the draws after the rigid fit, m (infinite where the frame's
+    /// own links do not fix it).
+    pub per_frame: Vec<f64>,
+    /// The same after the product's smoother (with `track`): RMS over the draws of the smoothed
+    /// draw minus the smoothed truth.
+    pub tracked: Option<Vec<f64>>,
+    /// The known-map bound through the same Monte Carlo and smoother (each frame's own error
+    /// alone, weighed by its known-map bound): the comparison for `tracked`.
+    pub tracked_known: Option<Vec<f64>>,
+    /// Map parameters the frames see (3 per virtual anchor, one offset per receiver), rigid
+    /// motions removed, and null directions besides them.
+    pub map_parameters: usize,
+    pub gauge: usize,
+    pub null_directions: usize,
+    /// Virtual anchors in the map (receivers included): every image source a frame sees.
+    pub anchors_modelled: usize,
+    /// Per receiver (its line-of-sight anchor), the RMS horizontal and vertical error of its
+    /// position after the same rigid fit, m (NaN where no frame sees it directly).
+    pub receivers: Vec<[f64; 2]>,
+    pub draws: usize,
+}
+
+/// [`SharedMapFigures`] by Monte Carlo: `draws` draws of every frame's error from the bound's
+/// joint Gaussian (the map's error shared by all frames), each aligned to the truth by one
+/// rigid fit over the frames that their links fix (as `rfloc eval --align rigid` aligns
+/// rfloc's), and with `track` smoothed by the product's smoother with each frame's bound as its
+/// σ (no gating; what the smoother does to the true walk itself is taken off, so only the
+/// errors' passage through it counts). The per-frame figure is the RMS over the draws, read like
+/// a bound by
+/// [`efficient_quantile`]. `timestamps` and `track_ids` belong to the frames.
+#[allow(clippy::too_many_arguments)]
+pub fn shared_map_bounds(
+    scenario: &Scenario,
+    positions: &[[f64; 3]],
+    timestamps: &[f64],
+    track_ids: Option<&[i32]>,
+    noise_var: f64,
+    dims: usize,
+    unknowns: Unknowns,
+    draws: usize,
+    seed: u64,
+    track: bool,
+) -> anyhow::Result<SharedMapFigures> {
+    let model = ChannelModel::new(scenario);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = positions.len().div_ceil(threads).max(1);
+    let links: Vec<Vec<rfloc_channel::MapLink>> = std::thread::scope(|s| {
+        let handles: Vec<_> = positions
+            .chunks(chunk)
+            .map(|part| {
+                let model = &model;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&tx| model.map_links_at(tx, noise_var, unknowns))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("bound worker panicked"))
+            .collect()
+    });
+    let anchors = model.anchor_positions();
+    let anchors_modelled = {
+        let mut seen: Vec<usize> = links
+            .iter()
+            .flatten()
+            .flat_map(|l| l.anchors.iter().copied())
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    let bound =
+        rfloc_channel::SharedMapBound::new(&links, &anchors, scenario.scene.receivers.len(), dims)
+            .context("the shared-map bound")?;
+    drop(links);
+    let n = positions.len();
+    let adims = if dims == 3 {
+        rfloc_anchor::Dims::Three
+    } else {
+        rfloc_anchor::Dims::Two
+    };
+    let located: Vec<usize> = (0..n).filter(|&i| bound.identifiable(i)).collect();
+    if located.len() < 3 {
+        bail!("fewer than 3 frames are located by their own links: nothing to align");
+    }
+    let root = (dims as f64).sqrt();
+    let sigma: Vec<f64> = (0..n)
+        .map(|i| {
+            let p = bound.peb(i);
+            if p.is_finite() {
+                (p / root).max(1e-6)
+            } else {
+                1e3
+            }
+        })
+        .collect();
+    let weights: Vec<f64> = located
+        .iter()
+        .map(|&i| 1.0 / (sigma[i] * sigma[i]))
+        .collect();
+    let frames: Vec<usize> = (0..n).collect();
+    let opts = rfloc_anchor::track::TrackOptions {
+        dims: adims,
+        gate_prob: 1.0 - 1e-12,
+        ..Default::default()
+    };
+    let horizontal =
+        |a: [f64; 3], b: [f64; 3]| -> f64 { (0..dims).map(|d| (a[d] - b[d]).powi(2)).sum::<f64>() };
+    let mut sq = vec![0.0f64; n];
+    let mut sq_tracked = vec![0.0f64; n];
+    let receivers: Vec<usize> = (0..scenario.scene.receivers.len())
+        .map(|r| model.anchor_base(r, 0))
+        .collect();
+    let mut sq_rx = vec![[0.0f64; 2]; receivers.len()];
+    // the smoother is linear in its measurements: smoothing the true positions gives what it
+    // does to the walk itself (corners cut under the walker's prior), which is no part of a
+    // bound and is taken off every draw's smoothed positions
+    let known_sigma: Vec<f64> = (0..n)
+        .map(|i| {
+            let p = bound.known_map_peb(i);
+            if p.is_finite() {
+                (p / root).max(1e-6)
+            } else {
+                1e3
+            }
+        })
+        .collect();
+    let smooth = |xyz: &[[f64; 3]], sigma: &[f64]| -> anyhow::Result<Vec<[f64; 3]>> {
+        Ok(
+            rfloc_anchor::track::track_frames(&frames, xyz, sigma, timestamps, track_ids, &opts)
+                .context("smoothing over the tracks")?
+                .iter()
+                .map(|p| p.xyz)
+                .collect(),
+        )
+    };
+    let (walk, walk_known) = if track {
+        (smooth(positions, &sigma)?, smooth(positions, &known_sigma)?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut sq_tracked_known = vec![0.0f64; n];
+    for k in 0..draws.max(1) {
+        let draw = bound.draw_parts(seed, k as u64);
+        let map_error = &draw.anchors;
+        let add = |p: &[f64; 3], d: &[f64; 3]| [p[0] + d[0], p[1] + d[1], p[2] + d[2]];
+        let own: Vec<[f64; 3]> = positions
+            .iter()
+            .zip(&draw.own)
+            .map(|(p, d)| add(p, d))
+            .collect();
+        let est: Vec<[f64; 3]> = own
+            .iter()
+            .zip(&draw.through_map)
+            .map(|(p, d)| add(p, d))
+            .collect();
+        let src: Vec<[f64; 3]> = located.iter().map(|&i| est[i]).collect();
+        let dst: Vec<[f64; 3]> = located.iter().map(|&i| positions[i]).collect();
+        let fit = rfloc_anchor::align::fit_rigid(&src, &dst, Some(&weights), adims, 0.0)
+            .context("aligning a draw")?;
+        let aligned: Vec<[f64; 3]> = (0..n)
+            .map(|i| {
+                if bound.identifiable(i) {
+                    fit.transform.apply(est[i])
+                } else {
+                    positions[i]
+                }
+            })
+            .collect();
+        for &i in &located {
+            sq[i] += horizontal(aligned[i], positions[i]);
+        }
+        for (s, &a) in sq_rx.iter_mut().zip(&receivers) {
+            let Some(d) = map_error[a] else { continue };
+            let v = anchors[a];
+            let got = fit.transform.apply([v[0] + d[0], v[1] + d[1], v[2] + d[2]]);
+            let e: Vec<f64> = (0..3).map(|i| got[i] - v[i]).collect();
+            s[0] += e[0] * e[0] + e[1] * e[1];
+            s[1] += e[2] * e[2];
+        }
+        if track {
+            let out = smooth(&aligned, &sigma)?;
+            for (s, (p, w)) in sq_tracked.iter_mut().zip(out.iter().zip(&walk)) {
+                *s += horizontal(*p, *w);
+            }
+            // the known map through the same Monte Carlo: each frame's own error alone
+            let own_located: Vec<[f64; 3]> = (0..n)
+                .map(|i| {
+                    if bound.identifiable(i) {
+                        own[i]
+                    } else {
+                        positions[i]
+                    }
+                })
+                .collect();
+            let out = smooth(&own_located, &known_sigma)?;
+            for (s, (p, w)) in sq_tracked_known.iter_mut().zip(out.iter().zip(&walk_known)) {
+                *s += horizontal(*p, *w);
+            }
+        }
+    }
+    let k = draws.max(1) as f64;
+    let per_frame = (0..n)
+        .map(|i| {
+            if bound.identifiable(i) {
+                (sq[i] / k).sqrt()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    Ok(SharedMapFigures {
+        known: (0..n).map(|i| bound.known_map_peb(i)).collect(),
+        per_frame,
+        tracked: track.then(|| sq_tracked.iter().map(|s| (s / k).sqrt()).collect()),
+        tracked_known: track.then(|| sq_tracked_known.iter().map(|s| (s / k).sqrt()).collect()),
+        map_parameters: bound.map_parameters,
+        gauge: bound.gauge,
+        null_directions: bound.null_directions,
+        anchors_modelled,
+        receivers: sq_rx
+            .iter()
+            .map(|s| [(s[0] / k).sqrt(), (s[1] / k).sqrt()])
+            .collect(),
+        draws: draws.max(1),
+    })
+}
+
 /// Each frame's bound smoothed over its track with the product's smoother
 /// (`rfloc_anchor::track`, default options, no gating): the bound is the frame's measurement σ
 /// (`σ = PEB/√dims` per axis; a frame without a finite bound carries no information), and the

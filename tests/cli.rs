@@ -498,6 +498,63 @@ fn crlb_at_a_dataset_needs_the_same_hall() {
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 21);
 }
 
+/// `rfloc crlb SCENARIO --interfering --map-unknown`: the bound with the map learned from the
+/// same frames adds its columns, says what it removed, and is above the known-map bound (a map
+/// learned from the frames cannot locate them better than the true map).
+#[test]
+fn crlb_with_the_map_unknown_lies_above_the_known_map_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("peb.csv");
+    let stdout = rfloc(&[
+        "crlb",
+        "factory-hall",
+        "--interfering",
+        "--known-amplitudes",
+        "--frames",
+        "200",
+        "--seed",
+        "3",
+        "--map-unknown",
+        "--draws",
+        "16",
+        "--track",
+        "--out",
+        path(&csv),
+    ]);
+    let cep50 = |prefix: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in\n{stdout}"));
+        let at = line.find("CEP50 ").expect("CEP50") + "CEP50 ".len();
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let known = cep50("an efficient estimator");
+    let learned = cep50("with the map unknown too (");
+    assert!(learned > known, "map unknown {learned} m, known {known} m");
+    assert!(stdout.contains("3 rigid motions removed"), "{stdout}");
+    assert!(
+        stdout.contains("the receivers' RMS horizontal / vertical error"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("frame,peb_m,peb_tracked_m,peb_map_m,peb_map_tracked_m")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 200);
+    // per frame, 16 draws of the aligned error: above the known-map bound on most frames
+    let above = rows.iter().filter(|r| r[3] > r[1]).count();
+    assert!(
+        above > 150,
+        "{above} of 200 frames above the known-map bound"
+    );
+}
+
 /// Training refuses what its self-calibration cannot learn from — one receiver, or receivers
 /// without a common clock — with a clear error and no model written.
 #[test]

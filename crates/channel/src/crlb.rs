@@ -205,9 +205,9 @@ pub fn link_position_information(
             if fpq == 0.0 {
                 continue;
             }
-            for r in 0..3 {
-                for c in 0..3 {
-                    j[r][c] += pp.delay_gradient[r] * fpq * pq.delay_gradient[c];
+            for (row, gr) in j.iter_mut().zip(pp.delay_gradient) {
+                for (x, gc) in row.iter_mut().zip(pq.delay_gradient) {
+                    *x += gr * fpq * gc;
                 }
             }
         }

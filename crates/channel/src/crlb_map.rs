@@ -55,6 +55,16 @@ pub struct MapLink {
     pub information: Vec<f64>,
 }
 
+/// One draw of [`SharedMapBound::draw_parts`] (m): per frame its own error and the part the
+/// map's error puts on it (their sum is the frame's error), and per anchor its position's error
+/// (`None` for anchors no frame sees).
+#[derive(Debug, Clone)]
+pub struct Draw {
+    pub own: Vec<[f64; 3]>,
+    pub through_map: Vec<[f64; 3]>,
+    pub anchors: Vec<Option<[f64; 3]>>,
+}
+
 /// One frame's part of the bound.
 #[derive(Debug, Clone)]
 struct FrameTerms {
@@ -86,6 +96,9 @@ pub struct SharedMapBound {
     pub null_directions: usize,
     /// The rigid motions removed (3 in 2D, 6 in 3D).
     pub gauge: usize,
+    /// Compact map parameter → global (`3a + axis` for anchor `a`, then the offsets).
+    owner: Vec<usize>,
+    n_anchors: usize,
 }
 
 /// Relative size under which an eigenvalue counts as zero (the same rule as
@@ -232,6 +245,8 @@ impl SharedMapBound {
             map_parameters: m,
             null_directions: (m - rank).saturating_sub(gauge),
             gauge,
+            owner,
+            n_anchors: anchors.len(),
         })
     }
 
@@ -266,8 +281,8 @@ impl SharedMapBound {
         let f = &self.frames[n];
         let k = f.idx.len();
         let mut c = f.a_pinv;
-        for r in 0..self.dims {
-            for cc in 0..self.dims {
+        for (r, row_c) in c.iter_mut().enumerate().take(self.dims) {
+            for (cc, out) in row_c.iter_mut().enumerate().take(self.dims) {
                 let mut x = 0.0;
                 for (i, &gi) in f.idx.iter().enumerate() {
                     let wri = f.w[r * k + i];
@@ -279,7 +294,7 @@ impl SharedMapBound {
                         x += wri * row[gj] * f.w[cc * k + j];
                     }
                 }
-                c[r][cc] += x;
+                *out += x;
             }
         }
         c
@@ -295,12 +310,56 @@ impl SharedMapBound {
         (0..self.dims).map(|d| c[d][d]).sum::<f64>().max(0.0).sqrt()
     }
 
+    /// Draw `k` of a reproducible series ([`SharedMapBound::sample`] from ChaCha8 seeded with
+    /// `seed`, stream `k`).
+    pub fn draw(&self, seed: u64, k: u64) -> Vec<[f64; 3]> {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(k);
+        self.sample(&mut rng)
+    }
+
+    /// Draw `k` like [`SharedMapBound::draw`], in its parts: each frame's own error, the part
+    /// the map's error puts on it, and the map's error itself.
+    pub fn draw_parts(&self, seed: u64, k: u64) -> Draw {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(k);
+        let (own, through_map, dm) = self.sample_parts(&mut rng);
+        let mut anchors = vec![None; self.n_anchors];
+        for (c, &g) in self.owner.iter().enumerate() {
+            if g < 3 * self.n_anchors {
+                let e = anchors[g / 3].get_or_insert([0.0; 3]);
+                e[g % 3] = dm[c];
+            }
+        }
+        Draw {
+            own,
+            through_map,
+            anchors,
+        }
+    }
+
     /// One draw of every frame's error from the joint Gaussian of the bound: a map error
     /// `δm ~ N(0, S⁺)` shared by all frames and each frame's own `A_n^{+1/2} z_n`, so
     /// `δx_n = A_n^{+1/2} z_n − W_n δm` (m; zero beyond `dims`). A frame that is not
     /// identifiable gets no noise along the directions its links do not see: the caller treats
     /// it as unlocated.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<[f64; 3]> {
+        let (own, through_map, _) = self.sample_parts(rng);
+        own.iter()
+            .zip(&through_map)
+            .map(|(a, b)| [a[0] + b[0], a[1] + b[1], a[2] + b[2]])
+            .collect()
+    }
+
+    /// The frames' own errors, the map's part of them and the map's `δm` (compact parameters)
+    /// of one draw.
+    #[allow(clippy::type_complexity)]
+    fn sample_parts<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+    ) -> (Vec<[f64; 3]>, Vec<[f64; 3]>, Vec<f64>) {
         let m = self.map_parameters;
         let z: Vec<f64> = (0..self.rank).map(|_| rng.sample(StandardNormal)).collect();
         let dm: Vec<f64> = (0..m)
@@ -312,25 +371,28 @@ impl SharedMapBound {
                     .sum()
             })
             .collect();
-        self.frames
-            .iter()
-            .map(|f| {
-                let k = f.idx.len();
-                let zn: [f64; 3] = std::array::from_fn(|_| rng.sample(StandardNormal));
-                let mut e = [0.0; 3];
-                for (r, er) in e.iter_mut().enumerate().take(self.dims) {
-                    let own: f64 = (0..self.dims).map(|c| f.a_pinv_sqrt[r][c] * zn[c]).sum();
-                    let map: f64 = f
-                        .idx
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &g)| f.w[r * k + i] * dm[g])
-                        .sum();
-                    *er = own - map;
-                }
-                e
-            })
-            .collect()
+        let mut own = Vec::with_capacity(self.frames.len());
+        let mut through_map = Vec::with_capacity(self.frames.len());
+        for f in &self.frames {
+            let k = f.idx.len();
+            let zn: [f64; 3] = std::array::from_fn(|_| rng.sample(StandardNormal));
+            let mut e = [0.0; 3];
+            let mut t = [0.0; 3];
+            for r in 0..self.dims {
+                let own_r: f64 = (0..self.dims).map(|c| f.a_pinv_sqrt[r][c] * zn[c]).sum();
+                let map: f64 = f
+                    .idx
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &g)| f.w[r * k + i] * dm[g])
+                    .sum();
+                e[r] = own_r;
+                t[r] = -map;
+            }
+            own.push(e);
+            through_map.push(t);
+        }
+        (own, through_map, dm)
     }
 }
 
@@ -420,11 +482,50 @@ fn frame_terms(
             w[r * k + c] = (0..dims).map(|t| a_pinv[r][t] * bm[t * k + c]).sum();
         }
     }
-    // S += C − Bᵀ W
+    // S += C − Bᵀ A⁺ B, with Bᵀ A⁺ B = Zᵀ Z, Z = Qᵀ Y_m: Y = R G stacks the links' rows
+    // (F = Rᵀ R) and Q is an orthonormal basis of Y_x's columns. Through Q the subtraction is
+    // exact to rounding of ‖C‖ however ill-conditioned A_n is; through A⁺ its rounding grows
+    // with A_n's condition number, and a nearly unidentifiable frame adds spurious weak
+    // directions to S.
+    let mut factors: Vec<Vec<f64>> = Vec::with_capacity(links.len()); // R_l, rank × P
+    let mut yx: Vec<Vec<f64>> = vec![Vec::new(); dims]; // columns of Y_x
+    for link in links {
+        let p = link.anchors.len();
+        let r = psd_factor(&link.information, p);
+        let rank = r.len() / p.max(1);
+        for row in 0..rank {
+            for (d, col) in yx.iter_mut().enumerate() {
+                col.push((0..p).map(|j| r[row * p + j] * link.gradients[j][d]).sum());
+            }
+        }
+        factors.push(r);
+    }
+    let q = orthonormal(yx);
+    let mut z = vec![0.0f64; q.len() * k];
+    let mut offset = 0;
+    for ((link, pos), r) in links.iter().zip(&where_).zip(&factors) {
+        let p = link.anchors.len();
+        let rank = r.len() / p.max(1);
+        for (t, qt) in q.iter().enumerate() {
+            for j in 0..p {
+                // (Q_lᵀ R_l)_{t j}
+                let tj: f64 = (0..rank).map(|row| qt[offset + row] * r[row * p + j]).sum();
+                if tj == 0.0 {
+                    continue;
+                }
+                let g = link.gradients[j];
+                let (v, b) = pos[j];
+                for (c, w) in [(v[0], -g[0]), (v[1], -g[1]), (v[2], -g[2]), (b, inv_c)] {
+                    z[t * k + c] += tj * w;
+                }
+            }
+        }
+        offset += rank;
+    }
     for r in 0..k {
         for c in 0..k {
-            let btw: f64 = (0..dims).map(|t| bm[t * k + r] * w[t * k + c]).sum();
-            s[idx[r] * m + idx[c]] += cm[r * k + c] - btw;
+            let ztz: f64 = (0..q.len()).map(|t| z[t * k + r] * z[t * k + c]).sum();
+            s[idx[r] * m + idx[c]] += cm[r * k + c] - ztz;
         }
     }
     FrameTerms {
@@ -470,6 +571,29 @@ fn small_pinv(a: &[[f64; 3]; 3], dims: usize) -> ([[f64; 3]; 3], [[f64; 3]; 3], 
         }
     }
     (pinv, root, full)
+}
+
+/// `R` (`rank × p`, row-major) with `F = Rᵀ R` for a symmetric positive semi-definite `p×p` `F`:
+/// `R = Λ^{1/2} Uᵀ` over the eigenvalues above [`NULL`] of the largest.
+fn psd_factor(f: &[f64], p: usize) -> Vec<f64> {
+    if p == 0 || f.len() != p * p {
+        return Vec::new();
+    }
+    let m = Mat::<f64>::from_fn(p, p, |r, c| f[r * p + c]);
+    let Ok(e) = m.self_adjoint_eigen(Side::Lower) else {
+        return Vec::new();
+    };
+    let vals: Vec<f64> = (0..p).map(|i| e.S().column_vector()[i]).collect();
+    let top = vals.iter().copied().fold(0.0f64, f64::max);
+    let mut out = Vec::new();
+    for (i, &l) in vals.iter().enumerate() {
+        if l.is_nan() || l <= NULL * top {
+            continue;
+        }
+        let s = l.sqrt();
+        out.extend((0..p).map(|j| s * e.U()[(j, i)]));
+    }
+    out
 }
 
 /// Gram–Schmidt (twice) of non-zero vectors; drops the dependent ones.
@@ -870,6 +994,76 @@ mod tests {
             (got - want).abs() < 0.06 * scale,
             "cross {got} vs {want} (scale {scale})"
         );
+    }
+
+    /// A draw's map error belongs to its frames' errors: the cross-covariance of frame 0's
+    /// position with anchor 0's (the first receiver) over 4,000 draws is the dense constrained
+    /// inverse's (sign included: a frame's error follows the map's), and the anchor's own
+    /// variance too.
+    #[test]
+    fn map_draws_go_with_the_frames_draws() {
+        let (frames, anchors, positions) = problem(8, 6);
+        let b = SharedMapBound::new(&frames, &anchors, 3, 2).unwrap();
+        let j = dense_information(&frames, anchors.len(), 3);
+        let q = j.nrows();
+        let np = 2 * positions.len();
+        let qm = orthonormal(
+            rigid_motions(&positions, &anchors, 3)
+                .into_iter()
+                .map(|v| v[np..].to_vec())
+                .collect(),
+        );
+        let mm = q - np;
+        let unit: Vec<Vec<f64>> = (0..mm)
+            .map(|i| {
+                let mut e = vec![0.0; mm];
+                e[i] = 1.0;
+                e
+            })
+            .collect();
+        let comp = orthonormal(qm.iter().cloned().chain(unit).collect());
+        let comp = &comp[qm.len()..];
+        let u = Mat::<f64>::from_fn(q, np + comp.len(), |r, c| {
+            if c < np {
+                f64::from(u8::from(r == c))
+            } else if r >= np {
+                comp[c - np][r - np]
+            } else {
+                0.0
+            }
+        });
+        let inv = (u.transpose() * &j * &u)
+            .self_adjoint_eigen(Side::Lower)
+            .unwrap()
+            .pseudoinverse();
+        let cov = &u * inv * u.transpose();
+        let draws = 4000;
+        let (mut cross, mut own) = (0.0, 0.0);
+        for k in 0..draws {
+            let d = b.draw_parts(11, k);
+            let e: Vec<[f64; 3]> = d
+                .own
+                .iter()
+                .zip(&d.through_map)
+                .map(|(a, t)| [a[0] + t[0], a[1] + t[1], 0.0])
+                .collect();
+            let v = d.anchors[0].unwrap();
+            cross += e[0][0] * v[0];
+            own += v[0] * v[0];
+        }
+        let (cross, own) = (cross / draws as f64, own / draws as f64);
+        let want_cross = cov[(0, np)];
+        let want_own = cov[(np, np)];
+        let scale = (cov[(0, 0)] * want_own).sqrt();
+        assert!(
+            want_cross.abs() > 0.2 * scale,
+            "a test that can tell the sign"
+        );
+        assert!(
+            (cross - want_cross).abs() < 0.06 * scale,
+            "{cross} vs {want_cross}"
+        );
+        assert!((own / want_own - 1.0).abs() < 0.1, "{own} vs {want_own}");
     }
 
     /// Bad input is a typed error, not a panic.
