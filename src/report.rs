@@ -28,7 +28,7 @@ use rfloc_dsp::baseline::{calibrate_on_labels, clock_for, estimate_all, locate_a
 use rfloc_dsp::multilat::{Geometry, MultilatOptions};
 use rfloc_dsp::{EstimatorOptions, FirstPathOptions};
 use rfloc_learn::track::TrackRefine;
-use rfloc_learn::{train, Model, Progress, TrainConfig};
+use rfloc_learn::{train_resumable, Model, Progress, TrainConfig};
 use serde::Serialize;
 
 use crate::pipeline::{anchor_labels, place, rows, smooth, Positioned};
@@ -68,6 +68,9 @@ pub struct ReportConfig {
 pub trait Ui {
     fn stage(&mut self, name: &str);
     fn step(&mut self, stage: &str, step: usize, total: usize, loss: f64);
+    /// A line for the user above the progress display (where the checkpoints go, what was
+    /// resumed, warnings).
+    fn note(&mut self, line: &str);
     fn done(&mut self);
 }
 
@@ -119,7 +122,10 @@ pub struct ReportMetrics {
     pub interfering_bound: Option<InterferingBound>,
     pub map: Option<MapResult>,
     pub label_efficiency: Option<rfloc_anchor::labels::LabelEfficiency>,
+    /// Training's wall time in this run; with stages read back from checkpoints
+    /// (`resumed_stages` > 0) it is the rest of a stopped run's training.
     pub train_seconds: f64,
+    pub resumed_stages: usize,
     pub total_seconds: f64,
     pub model_metrics: rfloc_learn::model::TrainMetrics,
     /// Models in the ensemble (seeds located as one; 1 = a single model).
@@ -225,11 +231,23 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
     let train_frames = ds.frames_of_tracks(&train_tracks);
     let test_frames = ds.frames_of_tracks(&test_tracks);
 
-    // 2. Train without labels on the training tracks only.
+    // 2. Train without labels on the training tracks only, with checkpoints in the work
+    // directory: a report stopped while it trains resumes there when run again (the same model).
     ui.stage("train");
     let t_train = Instant::now();
     let train_ds = ds.select(&train_frames)?.blind();
+    let checkpoints = {
+        let (ck, said) = crate::cmd::open_checkpoints(
+            &cfg.work_dir.join("checkpoints"),
+            &train_ds,
+            &cfg.train,
+            &[],
+        )?;
+        ui.note(&said);
+        ck
+    };
     let mut curves: BTreeMap<&'static str, Vec<[f64; 2]>> = BTreeMap::new();
+    let mut resumed_stages = 0usize;
     let model = {
         // loss curves of the first member only (the others repeat its stages)
         let mut first_member = true;
@@ -247,15 +265,28 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
                 }
                 ui.step(stage, step, total, loss);
             }
+            Progress::Resumed(what) => {
+                resumed_stages += 1;
+                ui.note(&format!("resumed: {what}"))
+            }
+            Progress::Warning(w) => ui.note(&format!("warning: {w}")),
             #[allow(unreachable_patterns)]
             _ => {}
         };
-        train(&train_ds, &cfg.train, &mut progress).context("training")?
+        train_resumable(
+            &train_ds,
+            &cfg.train,
+            &[],
+            Some(&checkpoints),
+            &mut progress,
+        )
+        .context("training")?
     };
     let train_seconds = t_train.elapsed().as_secs_f64();
     model
         .save(&cfg.work_dir.join("model"))
         .context("saving the model")?;
+    crate::cmd::remove_checkpoints(checkpoints);
 
     // 3. Locate every frame in the model frame (observations only).
     ui.stage("locate");
@@ -491,6 +522,7 @@ pub fn run(source: Source, cfg: &ReportConfig, ui: &mut dyn Ui) -> anyhow::Resul
         map,
         label_efficiency: le,
         train_seconds,
+        resumed_stages,
         total_seconds: 0.0,
         model_metrics: model.meta.metrics.clone(),
         members: model.members.len() + 1,
@@ -695,7 +727,7 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         s,
         "Source: {}. {} frames, {} receivers, {} subcarriers, {} receivers. Trained without labels on tracks {:?}; \
          evaluated on held-out tracks {:?} ({} frames) in the absolute frame after anchoring with {} labelled frames \
-         of the training tracks (frames {:?}, located over their {}; anchoring rms residual {} cm, reflected: {}). Training took {:.0} s; \
+         of the training tracks (frames {:?}, located over their {}; anchoring rms residual {} cm, reflected: {}). Training took {:.0} s{}; \
          the whole report {:.0} s.\n",
         m.source,
         m.frames,
@@ -711,6 +743,14 @@ fn readme(m: &ReportMetrics, figures: &[(String, String)]) -> String {
         cm(m.anchoring_rms_m),
         m.reflected,
         m.train_seconds,
+        if m.resumed_stages > 0 {
+            format!(
+                " (this run, which read {} stages back from the checkpoints of a stopped one)",
+                m.resumed_stages
+            )
+        } else {
+            String::new()
+        },
         m.total_seconds,
     );
     for w in m.model_metrics.warnings() {

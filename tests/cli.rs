@@ -59,7 +59,7 @@ fn report_numbers_equal_rfloc_eval() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let work = dir.path().join("work");
-    rfloc(&[
+    let stdout = rfloc(&[
         "report",
         "factory-hall",
         "--frames",
@@ -75,6 +75,17 @@ fn report_numbers_equal_rfloc_eval() {
         "--peb-grid",
         "2",
     ]);
+    // the report trains with checkpoints in its work folder and removes them with the model
+    // written (`train_resumes_from_its_checkpoints` checks that a stopped training resumes)
+    assert!(
+        stdout.contains(&format!(
+            "checkpoints go to {}",
+            work.join("checkpoints").display()
+        )),
+        "{stdout}"
+    );
+    assert!(!work.join("checkpoints").exists());
+    assert!(work.join("model").join("model.json").is_file());
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let readme = std::fs::read_to_string(out.join("README.md")).unwrap();

@@ -100,6 +100,11 @@ impl Ui for Bars {
             }
         }
     }
+    fn note(&mut self, line: &str) {
+        // `suspend`, not `println`: a hidden display (output not a terminal) drops what it prints
+        self.multi.suspend(|| println!("{line}"));
+    }
+
     fn done(&mut self) {
         self.finish();
     }
