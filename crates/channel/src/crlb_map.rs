@@ -24,9 +24,16 @@
 //! changes no delay, so `S` has that null space and only positions up to a rigid fit are
 //! bounded, as rfloc's are evaluated. `S⁺` is the pseudo-inverse on the complement of those
 //! directions (projected out exactly), and [`SharedMapBound::sample`] draws errors that the
-//! caller aligns with a rigid fit over all frames. Other null directions (an anchor whose height
-//! no frame sees) carry no information about any position and are reported in
-//! [`SharedMapBound::null_directions`].
+//! caller aligns with a rigid fit over all frames. Other null directions (eigenvalues under
+//! 1e-12 of the largest: an anchor only one frame sees, say) are reported in
+//! [`SharedMapBound::null_directions`]. Weakly determined directions above that are kept, and
+//! they can dominate: with free path gains the anchors of a line-of-sight cluster are barely
+//! told apart, and the bound runs to metres (`reports/bounds.md`, "The map unknown too").
+//!
+//! Numerics: `B_nᵀ A_n⁻¹ B_n` is formed as `ZᵀZ` with `Z = Qᵀ Y_m`, where `Y = R G` stacks the
+//! links' rows (`F = RᵀR`) and `Q` is an orthonormal basis of `Y_x`. Its rounding is then that
+//! of `C_n` whatever `A_n`'s condition number, so a barely located frame adds no spurious weak
+//! directions to `S`.
 //!
 //! Which frames inform the map: all frames given. An estimator that also refits the map on the
 //! frames it locates could use them, so the bound is over the whole recording.
