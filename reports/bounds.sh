@@ -63,5 +63,6 @@ else
 fi
 row "single-receiver, gains unknown" single-receiver --seed 1 --frames 2400 --interfering
 row "single-receiver, amplitudes known" single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
+map_row "single-receiver, amplitudes known, map unknown too" single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
 row "warehouse-nlos, gains unknown" warehouse-nlos --seed 1 --frames 2400 --interfering
 row "warehouse-nlos, amplitudes known" warehouse-nlos --seed 1 --frames 2400 --interfering --known-amplitudes
