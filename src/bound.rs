@@ -65,7 +65,8 @@ pub fn interfering_bounds(
     })
 }
 
-/// The interfering-paths bound with the map unknown too ([`rfloc_channel::crlb_map`]) over
+/// The interfering-paths bound with the map unknown too ([`rfloc_channel::crlb_map`]; with
+/// `walls`, the anchors tied to the receivers and the faces, `ChannelModel::wall_structure`) over
 /// frames of `scenario`'s hall at `positions`: what an efficient estimator that learns the map
 /// from these frames could reach, evaluated as rfloc's learned positions are, after one rigid fit
 /// over all frames.
@@ -81,7 +82,8 @@ pub struct SharedMapFigures {
     /// The known-map bound through the same Monte Carlo and smoother (each frame's own error
     /// alone, weighed by its known-map bound): the comparison for `tracked`.
     pub tracked_known: Option<Vec<f64>>,
-    /// Map parameters the frames see (3 per virtual anchor, one offset per receiver), rigid
+    /// The map's parameters the frames see (3 per virtual anchor and one offset per receiver;
+    /// with `walls` each receiver's position, each face's offset and the offsets), the rigid
     /// motions removed, and null directions besides them.
     pub map_parameters: usize,
     pub gauge: usize,
@@ -111,6 +113,7 @@ pub fn shared_map_bounds(
     noise_var: f64,
     dims: usize,
     unknowns: Unknowns,
+    walls: bool,
     draws: usize,
     seed: u64,
     track: bool,
@@ -146,9 +149,15 @@ pub fn shared_map_bounds(
         seen.dedup();
         seen.len()
     };
-    let bound =
-        rfloc_channel::SharedMapBound::new(&links, &anchors, scenario.scene.receivers.len(), dims)
-            .context("the shared-map bound")?;
+    let structure = walls.then(|| model.wall_structure(dims));
+    let bound = rfloc_channel::SharedMapBound::with_structure(
+        &links,
+        &anchors,
+        scenario.scene.receivers.len(),
+        dims,
+        structure.as_ref(),
+    )
+    .context("the shared-map bound")?;
     drop(links);
     let n = positions.len();
     let adims = if dims == 3 {
@@ -291,7 +300,7 @@ pub fn shared_map_bounds(
         per_frame,
         tracked: track.then(|| sq_tracked.iter().map(|s| (s / k).sqrt()).collect()),
         tracked_known: track.then(|| sq_tracked_known.iter().map(|s| (s / k).sqrt()).collect()),
-        map_parameters: bound.map_parameters,
+        map_parameters: bound.parameters,
         gauge: bound.gauge,
         null_directions: bound.null_directions,
         anchors_modelled,

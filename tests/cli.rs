@@ -564,6 +564,39 @@ fn crlb_with_the_map_unknown_lies_above_the_known_map_bound() {
         above > 150,
         "{above} of 200 frames above the known-map bound"
     );
+    // a map of walls (the images tied to the receivers and the faces) has far fewer unknowns
+    // than free anchors: from 200 frames it is learned well enough that the bound is the known
+    // map's (within the Monte Carlo's few %; the rigid fit takes a little off too)
+    let walls = rfloc(&[
+        "crlb",
+        "factory-hall",
+        "--interfering",
+        "--known-amplitudes",
+        "--frames",
+        "200",
+        "--seed",
+        "3",
+        "--map-unknown",
+        "walls",
+        "--draws",
+        "16",
+        "--out",
+        path(&csv),
+    ]);
+    assert!(
+        walls.contains("the anchors tied to the receivers"),
+        "{walls}"
+    );
+    let line = walls
+        .lines()
+        .find(|l| l.starts_with("with the map unknown too ("))
+        .expect("the walls' line");
+    let at = line.find("CEP50 ").unwrap() + "CEP50 ".len();
+    let tied: f64 = line[at..].split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        (tied / known - 1.0).abs() < 0.15 && tied < learned / 3.0,
+        "known {known}, walls {tied}, free anchors {learned}"
+    );
 }
 
 /// Training refuses what its self-calibration cannot learn from — one receiver, or receivers

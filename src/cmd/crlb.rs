@@ -57,14 +57,26 @@ pub struct Args {
     /// locates (`rfloc_channel::crlb_map`); positions are compared after one rigid fit over all
     /// frames, as `rfloc eval --align rigid` compares a learned model's. Adds the columns
     /// `peb_map_m` (and `peb_map_tracked_m` with `--track`): RMS errors over `--draws` draws.
-    #[arg(long, requires = "interfering")]
-    pub map_unknown: bool,
+    /// `anchors` (the default): every image source a free anchor. `walls`: the anchors tied
+    /// together as the receivers mirrored in faces of known orientation, whose offsets are
+    /// unknown (`ChannelModel::wall_structure`).
+    #[arg(long, requires = "interfering", value_enum, num_args = 0..=1, default_missing_value = "anchors")]
+    pub map_unknown: Option<MapModel>,
     /// Monte Carlo draws of the whole recording for `--map-unknown`.
     #[arg(long, default_value_t = 64, requires = "map_unknown", value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub draws: u32,
     /// 2: height known (default); 3: full 3D bound.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=3))]
     pub dims: u8,
+}
+
+/// How `--map-unknown` parametrizes the map.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapModel {
+    /// Every image source a free anchor (3 coordinates each).
+    Anchors,
+    /// Receivers and face offsets, the images mirrored from them.
+    Walls,
 }
 
 /// The frames a bound was computed on and the bound of each.
@@ -169,7 +181,7 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
     };
     let frames: Vec<usize> = (0..ds.n_frames()).collect();
     let positions = crate::bound::true_positions(&ds, &frames)?;
-    if args.map_unknown {
+    if let Some(map_model) = args.map_unknown {
         let ids = ds.track_ids.as_ref().map(|t| t.to_vec());
         let map = crate::bound::shared_map_bounds(
             &scenario,
@@ -179,6 +191,7 @@ fn scenario_bounds(args: &Args) -> anyhow::Result<Bounds> {
             noise_var,
             dims,
             unknowns,
+            map_model == MapModel::Walls,
             args.draws as usize,
             args.seed,
             args.track,
@@ -325,11 +338,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(m) = &map {
         writeln!(
             stdout,
-            "with the map unknown too ({} virtual anchors and the receivers' offsets, {} map \
+            "with the map unknown too ({} virtual anchors and the receivers' offsets{}, {} map \
              parameters shared by all {} frames; {} rigid motions removed by one fit over all \
              frames, {} other null directions; {} draws): an efficient estimator: CEP50 {:.4} m, \
              CE95 {:.4} m",
             m.anchors_modelled,
+            if args.map_unknown == Some(MapModel::Walls) {
+                ", the anchors tied to the receivers and the faces' offsets"
+            } else {
+                ""
+            },
             m.map_parameters,
             m.per_frame.len(),
             m.gauge,

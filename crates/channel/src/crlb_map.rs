@@ -62,6 +62,21 @@ pub struct MapLink {
     pub information: Vec<f64>,
 }
 
+/// A map with fewer parameters than free anchors: every anchor coordinate a linear function of
+/// parameters `θ`, `v = T θ` (the offsets `β_r` stay parameters of their own). For walls with
+/// known orientations (`ChannelModel::wall_structure`), `θ` is each receiver's position and each
+/// face's offset along its normal, and an image is the receiver mirrored face by face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapStructure {
+    /// Parameters `θ` besides the offsets.
+    pub parameters: usize,
+    /// Per anchor and axis (`3a + axis`), `∂v/∂θ` as `(θ index, value)` pairs.
+    pub jacobian: Vec<Vec<(usize, f64)>>,
+    /// The rigid motions that `θ` keeps free, each as a `θ` vector (with known wall orientations
+    /// only the translations).
+    pub gauge: Vec<Vec<f64>>,
+}
+
 /// One draw of [`SharedMapBound::draw_parts`] (m): per frame its own error and the part the
 /// map's error puts on it (their sum is the frame's error), and per anchor its position's error
 /// (`None` for anchors no frame sees).
@@ -97,11 +112,15 @@ pub struct SharedMapBound {
     /// `L` with `S⁺ = L Lᵀ` (`M × rank`, row-major), to draw the map's error.
     map_factor: Vec<f64>,
     rank: usize,
-    /// Map parameters seen by at least one frame.
+    /// Anchor coordinates and offsets seen by at least one frame.
     pub map_parameters: usize,
-    /// Null directions of `S` besides the rigid motions (no frame informs them).
+    /// The map's free parameters: `map_parameters` for free anchors, `θ` and the offsets with a
+    /// [`MapStructure`].
+    pub parameters: usize,
+    /// Null directions of the map's information besides the rigid motions (no frame informs
+    /// them).
     pub null_directions: usize,
-    /// The rigid motions removed (3 in 2D, 6 in 3D).
+    /// The rigid motions removed (3 in 2D, 6 in 3D; a [`MapStructure`] names its own).
     pub gauge: usize,
     /// Compact map parameter → global (`3a + axis` for anchor `a`, then the offsets).
     owner: Vec<usize>,
@@ -121,6 +140,19 @@ impl SharedMapBound {
         anchors: &[[f64; 3]],
         n_receivers: usize,
         dims: usize,
+    ) -> Result<SharedMapBound, ChannelError> {
+        Self::with_structure(frames, anchors, n_receivers, dims, None)
+    }
+
+    /// [`SharedMapBound::new`] with the anchors tied together by `structure` (`None`: every
+    /// anchor free). The map's information in `θ` is `Tᵀ S T`, eliminating the positions
+    /// commutes with the linear map `v = T θ`.
+    pub fn with_structure(
+        frames: &[Vec<MapLink>],
+        anchors: &[[f64; 3]],
+        n_receivers: usize,
+        dims: usize,
+        structure: Option<&MapStructure>,
     ) -> Result<SharedMapBound, ChannelError> {
         if !(dims == 2 || dims == 3) {
             return Err(ChannelError::invalid(
@@ -180,59 +212,156 @@ impl SharedMapBound {
             let t = frame_terms(links, &compact, n_anchor_params, dims, &mut s, m);
             terms.push(t);
         }
-        // the rigid motions, map part: translations, and rotations about the origin
-        let gauge_vectors: Vec<Vec<f64>> = {
-            let mut g = Vec::new();
-            let axis = |d: usize| {
-                let mut v = vec![0.0; m];
+        // the map's parameters: the compact anchor coordinates and offsets themselves, or θ and
+        // the offsets through T (compact rows × θ columns, row-major)
+        let t: Option<(usize, Vec<f64>)> = match structure {
+            None => None,
+            Some(st) => {
+                if st.jacobian.len() != n_anchor_params {
+                    return Err(ChannelError::invalid(
+                        "shared-map bound",
+                        format!(
+                            "map structure: {} anchor coordinates, the links name {}",
+                            st.jacobian.len(),
+                            n_anchor_params
+                        ),
+                    ));
+                }
+                let cols = st.parameters + n_receivers;
+                let mut t = vec![0.0; m * cols];
                 for (c, &gl) in owner.iter().enumerate() {
-                    if gl < n_anchor_params && gl % 3 == d {
-                        v[c] = 1.0;
+                    if gl < n_anchor_params {
+                        for &(k, v) in &st.jacobian[gl] {
+                            if k >= st.parameters {
+                                return Err(ChannelError::invalid(
+                                    "shared-map bound",
+                                    format!("map structure: parameter {k} of {}", st.parameters),
+                                ));
+                            }
+                            t[c * cols + k] += v;
+                        }
+                    } else {
+                        t[c * cols + st.parameters + (gl - n_anchor_params)] = 1.0;
                     }
                 }
-                v
-            };
-            let rotation = |i: usize, j: usize| {
-                // the infinitesimal rotation in the (i, j) plane: v_i ← −v_j, v_j ← v_i
-                let mut v = vec![0.0; m];
-                for (c, &gl) in owner.iter().enumerate() {
-                    if gl >= n_anchor_params {
-                        continue;
+                Some((cols, t))
+            }
+        };
+        let gauge_vectors: Vec<Vec<f64>> = match (structure, &t) {
+            (Some(st), Some((cols, _))) => st
+                .gauge
+                .iter()
+                .map(|g| {
+                    let mut v = g.clone();
+                    v.resize(*cols, 0.0);
+                    v
+                })
+                .collect(),
+            _ => {
+                // the rigid motions, map part: translations, and rotations about the origin
+                let mut g = Vec::new();
+                let axis = |d: usize| {
+                    let mut v = vec![0.0; m];
+                    for (c, &gl) in owner.iter().enumerate() {
+                        if gl < n_anchor_params && gl % 3 == d {
+                            v[c] = 1.0;
+                        }
                     }
-                    let a = anchors[gl / 3];
-                    let d = gl % 3;
-                    if d == i {
-                        v[c] = -a[j];
-                    } else if d == j {
-                        v[c] = a[i];
+                    v
+                };
+                let rotation = |i: usize, j: usize| {
+                    // the infinitesimal rotation in the (i, j) plane: v_i ← −v_j, v_j ← v_i
+                    let mut v = vec![0.0; m];
+                    for (c, &gl) in owner.iter().enumerate() {
+                        if gl >= n_anchor_params {
+                            continue;
+                        }
+                        let a = anchors[gl / 3];
+                        let d = gl % 3;
+                        if d == i {
+                            v[c] = -a[j];
+                        } else if d == j {
+                            v[c] = a[i];
+                        }
+                    }
+                    v
+                };
+                for d in 0..dims {
+                    g.push(axis(d));
+                }
+                g.push(rotation(0, 1));
+                if dims == 3 {
+                    g.push(rotation(1, 2));
+                    g.push(rotation(2, 0));
+                }
+                g
+            }
+        };
+        // the information over the map's parameters: S itself, or Tᵀ S T
+        let (p, mut sp) = match &t {
+            None => (m, s),
+            Some((cols, t)) => {
+                let cols = *cols;
+                let mut st = vec![0.0; m * cols]; // S T
+                for r in 0..m {
+                    for k in 0..m {
+                        let srk = s[r * m + k];
+                        if srk == 0.0 {
+                            continue;
+                        }
+                        for c in 0..cols {
+                            st[r * cols + c] += srk * t[k * cols + c];
+                        }
                     }
                 }
-                v
-            };
-            for d in 0..dims {
-                g.push(axis(d));
+                let mut tst = vec![0.0; cols * cols];
+                for k in 0..m {
+                    for a in 0..cols {
+                        let tka = t[k * cols + a];
+                        if tka == 0.0 {
+                            continue;
+                        }
+                        for b in 0..cols {
+                            tst[a * cols + b] += tka * st[k * cols + b];
+                        }
+                    }
+                }
+                (cols, tst)
             }
-            g.push(rotation(0, 1));
-            if dims == 3 {
-                g.push(rotation(1, 2));
-                g.push(rotation(2, 0));
-            }
-            g
         };
         let q = orthonormal(gauge_vectors);
         let gauge = q.len();
-        project_both_sides(&mut s, m, &q);
-        let (values, vectors) = symmetric_eigen(&s, m)?;
+        project_both_sides(&mut sp, p, &q);
+        let (values, vectors) = symmetric_eigen(&sp, p)?;
         let top = values.iter().copied().fold(0.0f64, f64::max);
-        let keep: Vec<usize> = (0..m).filter(|&i| values[i] > NULL * top).collect();
+        let keep: Vec<usize> = (0..p).filter(|&i| values[i] > NULL * top).collect();
         let rank = keep.len();
-        let mut map_factor = vec![0.0; m * rank];
+        // L over the parameters, then over the compact anchor coordinates (T L)
+        let mut factor = vec![0.0; p * rank];
         for (col, &i) in keep.iter().enumerate() {
-            let s = 1.0 / values[i].sqrt();
-            for row in 0..m {
-                map_factor[row * rank + col] = vectors[row * m + i] * s;
+            let sc = 1.0 / values[i].sqrt();
+            for row in 0..p {
+                factor[row * rank + col] = vectors[row * p + i] * sc;
             }
         }
+        let map_factor = match &t {
+            None => factor,
+            Some((cols, t)) => {
+                let mut out = vec![0.0; m * rank];
+                for r in 0..m {
+                    for k in 0..*cols {
+                        let trk = t[r * cols + k];
+                        if trk == 0.0 {
+                            continue;
+                        }
+                        for c in 0..rank {
+                            out[r * rank + c] += trk * factor[k * rank + c];
+                        }
+                    }
+                }
+                out
+            }
+        };
         let mut map_cov = vec![0.0; m * m];
         for r in 0..m {
             for c in r..m {
@@ -250,7 +379,8 @@ impl SharedMapBound {
             map_factor,
             rank,
             map_parameters: m,
-            null_directions: (m - rank).saturating_sub(gauge),
+            parameters: p,
+            null_directions: (p - rank).saturating_sub(gauge),
             gauge,
             owner,
             n_anchors: anchors.len(),
@@ -1071,6 +1201,33 @@ mod tests {
             "{cross} vs {want_cross}"
         );
         assert!((own / want_own - 1.0).abs() < 0.1, "{own} vs {want_own}");
+    }
+
+    /// A structure that is the identity (`θ` = every anchor coordinate, the same rigid motions
+    /// free) gives the free map's bound: the `Tᵀ S T` route and its `T L` factor are exact.
+    #[test]
+    fn an_identity_structure_is_the_free_map() {
+        let (frames, anchors, positions) = problem(9, 7);
+        let free = SharedMapBound::new(&frames, &anchors, 3, 2).unwrap();
+        let np = 2 * positions.len();
+        let st = MapStructure {
+            parameters: 3 * anchors.len(),
+            jacobian: (0..3 * anchors.len()).map(|i| vec![(i, 1.0)]).collect(),
+            gauge: rigid_motions(&positions, &anchors, 3)
+                .into_iter()
+                .map(|v| v[np..np + 3 * anchors.len()].to_vec())
+                .collect(),
+        };
+        let tied = SharedMapBound::with_structure(&frames, &anchors, 3, 2, Some(&st)).unwrap();
+        assert_eq!((tied.gauge, tied.null_directions), (3, 0));
+        for n in 0..positions.len() {
+            let (a, b) = (free.peb(n), tied.peb(n));
+            assert!((a / b - 1.0).abs() < 1e-6, "frame {n}: {a} vs {b}");
+        }
+        // and a structure that names a parameter it does not have is refused
+        let mut bad = st.clone();
+        bad.jacobian[0] = vec![(bad.parameters, 1.0)];
+        assert!(SharedMapBound::with_structure(&frames, &anchors, 3, 2, Some(&bad)).is_err());
     }
 
     /// Bad input is a typed error, not a panic.

@@ -26,7 +26,7 @@ pub use crlb::{
     delay_crlb_s, link_delay_information, link_position_information, peb, peb_from_information,
     range_crlb_m, DenseMultipath, GainKnowledge, LinkPath, RangeAnchor, Unknowns,
 };
-pub use crlb_map::{MapLink, SharedMapBound};
+pub use crlb_map::{MapLink, MapStructure, SharedMapBound};
 pub use error::ChannelError;
 pub use geometry::{BoxObstacle, Face, FloorOutline, FloorRect, Material, Receiver, Scene};
 pub use image_sources::{paths, AnchorSet, Path, VirtualAnchor, SPEED_OF_LIGHT};

@@ -28,7 +28,7 @@ use crate::crlb::{
     delay_crlb_s, link_delay_information, link_position_information, peb, peb_from_information,
     DenseMultipath, LinkPath, RangeAnchor, Unknowns,
 };
-use crate::crlb_map::MapLink;
+use crate::crlb_map::{MapLink, MapStructure};
 use crate::error::ChannelError;
 use crate::geometry::distance;
 use crate::image_sources::{AnchorSet, Path, SPEED_OF_LIGHT};
@@ -81,6 +81,77 @@ impl<'a> ChannelModel<'a> {
                 .iter()
                 .map(|set| set.anchors.len())
                 .sum::<usize>()
+    }
+
+    /// The map as walls of known orientation ([`MapStructure`]): `θ` holds each receiver's
+    /// position (3 per receiver, its antennas at their fixed offsets) and each face's offset along
+    /// its normal (one per face of the scene), and every anchor is its receiver antenna mirrored
+    /// face by face, `V = H_k⋯H_1 (r + o_a) + Σ_i H_k⋯H_{i+1} 2 d_i n_i` with `H = I − 2nnᵀ` and
+    /// `d = n·p` on the face. Only the translations stay free (`dims` of them).
+    pub fn wall_structure(&self, dims: usize) -> MapStructure {
+        let scene = &self.scenario.scene;
+        let n_rx = scene.receivers.len();
+        let faces = &scene.faces;
+        let face_param = |f: usize| 3 * n_rx + f;
+        let mut jacobian = Vec::new();
+        for (r, sets) in self.anchors.iter().enumerate() {
+            for set in sets {
+                for v in &set.anchors {
+                    // ∂V/∂r = H_k⋯H_1, ∂V/∂d_i = H_k⋯H_{i+1} 2 n_i (faces[0] reflects first)
+                    let mut dr = [[0.0f64; 3]; 3];
+                    for (i, row) in dr.iter_mut().enumerate() {
+                        row[i] = 1.0;
+                    }
+                    let mut dd: Vec<(usize, [f64; 3])> = Vec::new();
+                    for &f in &v.faces {
+                        let n = faces[f].normal;
+                        let h = |x: [f64; 3]| -> [f64; 3] {
+                            let c = 2.0 * (n[0] * x[0] + n[1] * x[1] + n[2] * x[2]);
+                            [x[0] - c * n[0], x[1] - c * n[1], x[2] - c * n[2]]
+                        };
+                        // columns of dr and every earlier face's column go through H
+                        let cols: Vec<[f64; 3]> =
+                            (0..3).map(|c| h([dr[0][c], dr[1][c], dr[2][c]])).collect();
+                        for (c, col) in cols.iter().enumerate() {
+                            for (row, x) in dr.iter_mut().zip(col) {
+                                row[c] = *x;
+                            }
+                        }
+                        for (_, col) in dd.iter_mut() {
+                            *col = h(*col);
+                        }
+                        dd.push((f, [2.0 * n[0], 2.0 * n[1], 2.0 * n[2]]));
+                    }
+                    for axis in 0..3 {
+                        let mut row: Vec<(usize, f64)> =
+                            (0..3).map(|c| (3 * r + c, dr[axis][c])).collect();
+                        for (f, col) in &dd {
+                            row.push((face_param(*f), col[axis]));
+                        }
+                        row.retain(|&(_, x)| x != 0.0);
+                        jacobian.push(row);
+                    }
+                }
+            }
+        }
+        let parameters = 3 * n_rx + faces.len();
+        let gauge = (0..dims)
+            .map(|d| {
+                let mut g = vec![0.0; parameters];
+                for r in 0..n_rx {
+                    g[3 * r + d] = 1.0;
+                }
+                for (f, face) in faces.iter().enumerate() {
+                    g[face_param(f)] = face.normal[d];
+                }
+                g
+            })
+            .collect();
+        MapStructure {
+            parameters,
+            jacobian,
+            gauge,
+        }
     }
 
     /// One link of the interfering-paths bound at `tx`: its specular paths as

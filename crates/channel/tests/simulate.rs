@@ -328,3 +328,71 @@ fn interfering_bound_orders_as_the_knowledge_does() {
         median(&alone)
     );
 }
+
+/// The walls' map structure reproduces every virtual anchor: with `θ` the true receiver
+/// positions and face offsets (`d = n·p` on the face), `T θ` is each anchor's position (the images
+/// are linear in both, so this checks every reflection's Jacobian, order 2 included), and the
+/// translations it names move every anchor alike.
+#[test]
+fn the_wall_structure_rebuilds_every_anchor() {
+    let s = Scenario::from_toml_str(bundled("factory-hall").unwrap()).unwrap();
+    let model = rfloc_channel::ChannelModel::new(&s);
+    let st = model.wall_structure(2);
+    let anchors = model.anchor_positions();
+    assert_eq!(st.jacobian.len(), 3 * anchors.len());
+    let scene = &s.scene;
+    assert!(scene
+        .receivers
+        .iter()
+        .all(|r| r.antenna_offsets.iter().all(|o| *o == [0.0; 3])));
+    let mut theta = vec![0.0; st.parameters];
+    for (r, rx) in scene.receivers.iter().enumerate() {
+        theta[3 * r..3 * r + 3].copy_from_slice(&rx.position);
+    }
+    for (f, face) in scene.faces.iter().enumerate() {
+        let n = face.normal;
+        theta[3 * scene.receivers.len() + f] =
+            n[0] * face.origin[0] + n[1] * face.origin[1] + n[2] * face.origin[2];
+    }
+    let mut second_order = 0;
+    for (a, v) in anchors.iter().enumerate() {
+        for axis in 0..3 {
+            let got: f64 = st.jacobian[3 * a + axis]
+                .iter()
+                .map(|&(k, x)| x * theta[k])
+                .sum();
+            assert!(
+                (got - v[axis]).abs() < 1e-9,
+                "anchor {a} axis {axis}: {got} vs {}",
+                v[axis]
+            );
+        }
+        let mut faces: Vec<usize> = (0..3)
+            .flat_map(|axis| st.jacobian[3 * a + axis].iter().map(|&(k, _)| k))
+            .filter(|&k| k >= 3 * scene.receivers.len())
+            .collect();
+        faces.sort_unstable();
+        faces.dedup();
+        second_order += usize::from(faces.len() >= 2);
+    }
+    assert!(second_order > 0, "no second-order image checked");
+    for g in &st.gauge {
+        for a in 0..anchors.len() {
+            let moved: Vec<f64> = (0..3)
+                .map(|axis| {
+                    st.jacobian[3 * a + axis]
+                        .iter()
+                        .map(|&(k, x)| x * g[k])
+                        .sum()
+                })
+                .collect();
+            let d: Vec<f64> = (0..2).map(|i| g[i]).collect(); // receiver 0's move = the translation
+            assert!(
+                (moved[0] - d[0]).abs() < 1e-12
+                    && (moved[1] - d[1]).abs() < 1e-12
+                    && moved[2].abs() < 1e-12,
+                "anchor {a}: {moved:?}"
+            );
+        }
+    }
+}
