@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The position error bounds of reports/bounds.md (about 13 minutes on 2 cores once built: 789 s in the 17th session). Run from anywhere:
+# The position error bounds of reports/bounds.md (about 17 minutes on 2 cores once built; 789 s in the 17th session before the rows of walls). Run from anywhere:
 #   bash reports/bounds.sh
 # Prints one markdown row per case: the CEP50 / CE95 an efficient estimator could reach under the
 # bound, per frame and after the product's smoother (`rfloc crlb … --track`), in cm.
@@ -27,10 +27,10 @@ row() { # label, then rfloc crlb arguments
     END { printf "| %s | %.1f / %.1f | %.1f / %.1f |\n", label, f50, f95, t50, t95 }'
 }
 
-map_row() { # the same with the map unknown too (`--map-unknown`): label, then rfloc crlb arguments
-  local label=$1; shift
+map_row() { # the same with the map unknown too: label, map model (anchors|walls), rfloc crlb arguments
+  local label=$1 model=$2; shift 2
   local text
-  text=$($rfloc crlb "$@" --map-unknown --draws 32 --track --out "$out/peb.csv")
+  text=$($rfloc crlb "$@" --map-unknown "$model" --draws 32 --track --out "$out/peb.csv")
   echo "$text" | awk -v label="$label" '
     function grab(line, key,   i, n, f) { n = split(line, f, " "); for (i = 1; i < n; i++) if (f[i] == key) { gsub(/,/, "", f[i + 1]); return f[i + 1] * 100 } }
     /^with the map unknown too \(/ { f50 = grab($0, "CEP50"); f95 = grab($0, "CE95") }
@@ -48,14 +48,18 @@ fh=$(no_dense factory-hall)
 row "factory-hall without dense multipath, gains unknown" "$fh" --seed 1 --interfering
 row "factory-hall without dense multipath, amplitudes known" "$fh" --seed 1 --interfering --known-amplitudes
 row "factory-hall, gains and receiver clocks unknown" factory-hall --seed 1 --interfering --unsynchronized
-map_row "factory-hall, gains unknown, map unknown too" factory-hall --seed 1 --interfering
-map_row "factory-hall, amplitudes known, map unknown too" factory-hall --seed 1 --interfering --known-amplitudes
+map_row "factory-hall, gains unknown, map of free anchors unknown too" anchors factory-hall --seed 1 --interfering
+map_row "factory-hall, amplitudes known, map of free anchors unknown too" anchors factory-hall --seed 1 --interfering --known-amplitudes
+map_row "factory-hall, gains unknown, map of walls unknown too" walls factory-hall --seed 1 --interfering
+map_row "factory-hall, amplitudes known, map of walls unknown too" walls factory-hall --seed 1 --interfering --known-amplitudes
 if [ -d "$shared" ]; then
   fa=$(no_dense factory-a)
   row "factory-a-walks-sync, gains unknown" "$fa" --seed 1 --interfering --at "$shared/factory-a-walks-sync"
   row "factory-a-walks-sync, amplitudes known" "$fa" --seed 1 --interfering --known-amplitudes --at "$shared/factory-a-walks-sync"
-  map_row "factory-a-walks-sync, gains unknown, map unknown too" "$fa" --seed 1 --interfering --at "$shared/factory-a-walks-sync"
-  map_row "factory-a-walks-sync, amplitudes known, map unknown too" "$fa" --seed 1 --interfering --known-amplitudes --at "$shared/factory-a-walks-sync"
+  map_row "factory-a-walks-sync, gains unknown, map of free anchors unknown too" anchors "$fa" --seed 1 --interfering --at "$shared/factory-a-walks-sync"
+  map_row "factory-a-walks-sync, amplitudes known, map of free anchors unknown too" anchors "$fa" --seed 1 --interfering --known-amplitudes --at "$shared/factory-a-walks-sync"
+  map_row "factory-a-walks-sync, gains unknown, map of walls unknown too" walls "$fa" --seed 1 --interfering --at "$shared/factory-a-walks-sync"
+  map_row "factory-a-walks-sync, amplitudes known, map of walls unknown too" walls "$fa" --seed 1 --interfering --known-amplitudes --at "$shared/factory-a-walks-sync"
   row "factory-a-walks-async, gains and clocks unknown" "$fa" --seed 1 --interfering --at "$shared/factory-a-walks-async"
   row "factory-a-walks-async, amplitudes known, clocks unknown" "$fa" --seed 1 --interfering --known-amplitudes --at "$shared/factory-a-walks-async"
 else
@@ -63,6 +67,7 @@ else
 fi
 row "single-receiver, gains unknown" single-receiver --seed 1 --frames 2400 --interfering
 row "single-receiver, amplitudes known" single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
-map_row "single-receiver, amplitudes known, map unknown too" single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
+map_row "single-receiver, amplitudes known, map of free anchors unknown too" anchors single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
+map_row "single-receiver, amplitudes known, map of walls unknown too" walls single-receiver --seed 1 --frames 2400 --interfering --known-amplitudes
 row "warehouse-nlos, gains unknown" warehouse-nlos --seed 1 --frames 2400 --interfering
 row "warehouse-nlos, amplitudes known" warehouse-nlos --seed 1 --frames 2400 --interfering --known-amplitudes

@@ -98,12 +98,16 @@ pub struct SharedMapFigures {
 
 /// [`SharedMapFigures`] by Monte Carlo: `draws` draws of every frame's error from the bound's
 /// joint Gaussian (the map's error shared by all frames), each aligned to the truth by one
-/// rigid fit over the frames that their links fix (as `rfloc eval --align rigid` aligns
-/// rfloc's), and with `track` smoothed by the product's smoother with each frame's bound as its
-/// σ (no gating; what the smoother does to the true walk itself is taken off, so only the
-/// errors' passage through it counts). The per-frame figure is the RMS over the draws, read like
-/// a bound by
-/// [`efficient_quantile`]. `timestamps` and `track_ids` belong to the frames.
+/// rigid fit over the frames that their links fix, weighed by each frame's bound (as `rfloc eval
+/// --align rigid` aligns rfloc's). The per-frame figure is the RMS over the draws, read like a
+/// bound by [`efficient_quantile`].
+///
+/// With `track` every draw also goes through the product's smoother (no gating), weighed by each
+/// frame's *known-map* bound, and so does each frame's own error alone: the two then differ by
+/// the map's errors only. What the smoother does to the true walk itself (corners cut under the
+/// walker's prior) is taken off both. Without that the figure would be the smoother's lag; with
+/// it, heavier smoothing always looks better, which is why both runs share one set of weights.
+/// `timestamps` and `track_ids` belong to the frames.
 #[allow(clippy::too_many_arguments)]
 pub fn shared_map_bounds(
     scenario: &Scenario,
@@ -220,10 +224,10 @@ pub fn shared_map_bounds(
                 .collect(),
         )
     };
-    let (walk, walk_known) = if track {
-        (smooth(positions, &sigma)?, smooth(positions, &known_sigma)?)
+    let walk = if track {
+        smooth(positions, &known_sigma)?
     } else {
-        (Vec::new(), Vec::new())
+        Vec::new()
     };
     let mut sq_tracked_known = vec![0.0f64; n];
     for k in 0..draws.max(1) {
@@ -265,7 +269,7 @@ pub fn shared_map_bounds(
             s[1] += e[2] * e[2];
         }
         if track {
-            let out = smooth(&aligned, &sigma)?;
+            let out = smooth(&aligned, &known_sigma)?;
             for (s, (p, w)) in sq_tracked.iter_mut().zip(out.iter().zip(&walk)) {
                 *s += horizontal(*p, *w);
             }
@@ -280,7 +284,7 @@ pub fn shared_map_bounds(
                 })
                 .collect();
             let out = smooth(&own_located, &known_sigma)?;
-            for (s, (p, w)) in sq_tracked_known.iter_mut().zip(out.iter().zip(&walk_known)) {
+            for (s, (p, w)) in sq_tracked_known.iter_mut().zip(out.iter().zip(&walk)) {
                 *s += horizontal(*p, *w);
             }
         }
