@@ -173,17 +173,7 @@ pub fn shared_map_bounds(
     if located.len() < 3 {
         bail!("fewer than 3 frames are located by their own links: nothing to align");
     }
-    let root = (dims as f64).sqrt();
-    let sigma: Vec<f64> = (0..n)
-        .map(|i| {
-            let p = bound.peb(i);
-            if p.is_finite() {
-                (p / root).max(1e-6)
-            } else {
-                1e3
-            }
-        })
-        .collect();
+    let sigma: Vec<f64> = (0..n).map(|i| axis_sigma(bound.peb(i), dims)).collect();
     let weights: Vec<f64> = located
         .iter()
         .map(|&i| 1.0 / (sigma[i] * sigma[i]))
@@ -206,14 +196,7 @@ pub fn shared_map_bounds(
     // does to the walk itself (corners cut under the walker's prior), which is no part of a
     // bound and is taken off every draw's smoothed positions
     let known_sigma: Vec<f64> = (0..n)
-        .map(|i| {
-            let p = bound.known_map_peb(i);
-            if p.is_finite() {
-                (p / root).max(1e-6)
-            } else {
-                1e3
-            }
-        })
+        .map(|i| axis_sigma(bound.known_map_peb(i), dims))
         .collect();
     let smooth = |xyz: &[[f64; 3]], sigma: &[f64]| -> anyhow::Result<Vec<[f64; 3]>> {
         Ok(
@@ -316,6 +299,16 @@ pub fn shared_map_bounds(
     })
 }
 
+/// A frame's bound as the smoother's per-axis measurement σ: `PEB/√dims`, and 1 km (no
+/// information) where the frame's links do not fix it.
+fn axis_sigma(peb: f64, dims: usize) -> f64 {
+    if peb.is_finite() {
+        (peb / (dims as f64).sqrt()).max(1e-6)
+    } else {
+        1e3
+    }
+}
+
 /// Each frame's bound smoothed over its track with the product's smoother
 /// (`rfloc_anchor::track`, default options, no gating): the bound is the frame's measurement σ
 /// (`σ = PEB/√dims` per axis; a frame without a finite bound carries no information), and the
@@ -330,16 +323,7 @@ pub fn tracked_bound(
 ) -> anyhow::Result<Vec<f64>> {
     let xyz = true_positions(ds, frames)?;
     let root = (dims as f64).sqrt();
-    let sigma: Vec<f64> = pebs
-        .iter()
-        .map(|p| {
-            if p.is_finite() {
-                (p / root).max(1e-6)
-            } else {
-                1e3
-            }
-        })
-        .collect();
+    let sigma: Vec<f64> = pebs.iter().map(|&p| axis_sigma(p, dims)).collect();
     let opts = rfloc_anchor::track::TrackOptions {
         dims: if dims == 3 {
             rfloc_anchor::Dims::Three

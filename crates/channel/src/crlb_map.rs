@@ -448,16 +448,8 @@ impl SharedMapBound {
     }
 
     /// Draw `k` of a reproducible series ([`SharedMapBound::sample`] from ChaCha8 seeded with
-    /// `seed`, stream `k`).
-    pub fn draw(&self, seed: u64, k: u64) -> Vec<[f64; 3]> {
-        use rand::SeedableRng;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(k);
-        self.sample(&mut rng)
-    }
-
-    /// Draw `k` like [`SharedMapBound::draw`], in its parts: each frame's own error, the part
-    /// the map's error puts on it, and the map's error itself.
+    /// `seed`, stream `k`), in its parts: each frame's own error, the part the map's error puts
+    /// on it, and the map's error itself.
     pub fn draw_parts(&self, seed: u64, k: u64) -> Draw {
         use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
