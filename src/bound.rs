@@ -44,24 +44,8 @@ pub fn interfering_bounds(
     unknowns: Unknowns,
 ) -> Vec<f64> {
     let model = ChannelModel::new(scenario);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = positions.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = positions
-            .chunks(chunk)
-            .map(|part| {
-                let model = &model;
-                s.spawn(move || {
-                    part.iter()
-                        .map(|&tx| interfering_peb_at(model, tx, noise_var, dims, unknowns))
-                        .collect::<Vec<f64>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("bound worker panicked"))
-            .collect()
+    on_every_core(positions, |tx| {
+        interfering_peb_at(&model, tx, noise_var, dims, unknowns)
     })
 }
 
@@ -123,25 +107,8 @@ pub fn shared_map_bounds(
     track: bool,
 ) -> anyhow::Result<SharedMapFigures> {
     let model = ChannelModel::new(scenario);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = positions.len().div_ceil(threads).max(1);
-    let links: Vec<Vec<rfloc_channel::MapLink>> = std::thread::scope(|s| {
-        let handles: Vec<_> = positions
-            .chunks(chunk)
-            .map(|part| {
-                let model = &model;
-                s.spawn(move || {
-                    part.iter()
-                        .map(|&tx| model.map_links_at(tx, noise_var, unknowns))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("bound worker panicked"))
-            .collect()
-    });
+    let links: Vec<Vec<rfloc_channel::MapLink>> =
+        on_every_core(positions, |tx| model.map_links_at(tx, noise_var, unknowns));
     let anchors = model.anchor_positions();
     let anchors_modelled = {
         let mut seen: Vec<usize> = links
@@ -296,6 +263,23 @@ pub fn shared_map_bounds(
             .map(|s| [(s[0] / k).sqrt(), (s[1] / k).sqrt()])
             .collect(),
         draws: draws.max(1),
+    })
+}
+
+/// `f` at every position, the positions split over the machine's cores (in order).
+fn on_every_core<T: Send>(positions: &[[f64; 3]], f: impl Fn([f64; 3]) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = positions.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = positions
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|&tx| f(tx)).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("bound worker panicked"))
+            .collect()
     })
 }
 
