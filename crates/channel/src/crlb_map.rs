@@ -40,7 +40,7 @@
 
 use std::collections::HashMap;
 
-use faer::{Mat, Side};
+use faer::{Mat, MatRef, Side};
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -301,32 +301,9 @@ impl SharedMapBound {
         let (p, mut sp) = match &t {
             None => (m, s),
             Some((cols, t)) => {
-                let cols = *cols;
-                let mut st = vec![0.0; m * cols]; // S T
-                for r in 0..m {
-                    for k in 0..m {
-                        let srk = s[r * m + k];
-                        if srk == 0.0 {
-                            continue;
-                        }
-                        for c in 0..cols {
-                            st[r * cols + c] += srk * t[k * cols + c];
-                        }
-                    }
-                }
-                let mut tst = vec![0.0; cols * cols];
-                for k in 0..m {
-                    for a in 0..cols {
-                        let tka = t[k * cols + a];
-                        if tka == 0.0 {
-                            continue;
-                        }
-                        for b in 0..cols {
-                            tst[a * cols + b] += tka * st[k * cols + b];
-                        }
-                    }
-                }
-                (cols, tst)
+                let sm = MatRef::from_row_major_slice(&s, m, m);
+                let tm = MatRef::from_row_major_slice(t, m, *cols);
+                (*cols, row_major(&(tm.transpose() * (sm * tm))))
             }
         };
         let q = orthonormal(gauge_vectors);
@@ -346,32 +323,13 @@ impl SharedMapBound {
         }
         let map_factor = match &t {
             None => factor,
-            Some((cols, t)) => {
-                let mut out = vec![0.0; m * rank];
-                for r in 0..m {
-                    for k in 0..*cols {
-                        let trk = t[r * cols + k];
-                        if trk == 0.0 {
-                            continue;
-                        }
-                        for c in 0..rank {
-                            out[r * rank + c] += trk * factor[k * rank + c];
-                        }
-                    }
-                }
-                out
-            }
+            Some((cols, t)) => row_major(
+                &(MatRef::from_row_major_slice(t, m, *cols)
+                    * MatRef::from_row_major_slice(&factor, *cols, rank)),
+            ),
         };
-        let mut map_cov = vec![0.0; m * m];
-        for r in 0..m {
-            for c in r..m {
-                let x: f64 = (0..rank)
-                    .map(|k| map_factor[r * rank + k] * map_factor[c * rank + k])
-                    .sum();
-                map_cov[r * m + c] = x;
-                map_cov[c * m + r] = x;
-            }
-        }
+        let fm = MatRef::from_row_major_slice(&map_factor, m, rank);
+        let map_cov = row_major(&(fm * fm.transpose()));
         Ok(SharedMapBound {
             dims,
             frames: terms,
@@ -723,6 +681,13 @@ fn psd_factor(f: &[f64], p: usize) -> Vec<f64> {
         out.extend((0..p).map(|j| s * e.U()[(j, i)]));
     }
     out
+}
+
+/// A matrix's entries, row by row.
+fn row_major(a: &Mat<f64>) -> Vec<f64> {
+    (0..a.nrows())
+        .flat_map(|r| (0..a.ncols()).map(move |c| a[(r, c)]))
+        .collect()
 }
 
 /// Gram–Schmidt (twice) of non-zero vectors; drops the dependent ones.
