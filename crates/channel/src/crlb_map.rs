@@ -916,6 +916,48 @@ mod tests {
         out
     }
 
+    /// The dense route: the inverse of the joint information `j` with the map's rigid-motion
+    /// part held at zero, `U (Uᵀ J U)⁺ Uᵀ`, `U` every position direction and the map directions
+    /// orthogonal to the map part of the rigid motions.
+    fn dense_constrained_covariance(
+        j: &Mat<f64>,
+        positions: &[[f64; 3]],
+        anchors: &[[f64; 3]],
+    ) -> Mat<f64> {
+        let q = j.nrows();
+        let np = 2 * positions.len();
+        let qm = orthonormal(
+            rigid_motions(positions, anchors, 3)
+                .into_iter()
+                .map(|v| v[np..].to_vec())
+                .collect(),
+        );
+        let mm = q - np;
+        let unit: Vec<Vec<f64>> = (0..mm)
+            .map(|i| {
+                let mut e = vec![0.0; mm];
+                e[i] = 1.0;
+                e
+            })
+            .collect();
+        let comp = orthonormal(qm.iter().cloned().chain(unit).collect());
+        let comp = &comp[qm.len()..];
+        let u = Mat::<f64>::from_fn(q, np + comp.len(), |r, c| {
+            if c < np {
+                f64::from(u8::from(r == c))
+            } else if r >= np {
+                comp[c - np][r - np]
+            } else {
+                0.0
+            }
+        });
+        let inv = (u.transpose() * j * &u)
+            .self_adjoint_eigen(Side::Lower)
+            .unwrap()
+            .pseudoinverse();
+        &u * inv * u.transpose()
+    }
+
     /// Moving the positions and the map by one rigid motion changes no delay: the joint
     /// information has exactly those three null directions (a sign error in the anchors'
     /// gradients, or an offset that did not enter every path of its receiver, would break this).
@@ -954,44 +996,7 @@ mod tests {
         let (frames, anchors, positions) = problem(10, 2);
         let b = SharedMapBound::new(&frames, &anchors, 3, 2).unwrap();
         let j = dense_information(&frames, anchors.len(), 3);
-        let q = j.nrows();
-        let np = 2 * positions.len();
-        // U: every position direction, and the map directions orthogonal to the map part of
-        // the rigid motions
-        let map_parts: Vec<Vec<f64>> = rigid_motions(&positions, &anchors, 3)
-            .into_iter()
-            .map(|v| v[np..].to_vec())
-            .collect();
-        let qm = orthonormal(map_parts);
-        let mm = q - np;
-        let mut basis: Vec<Vec<f64>> = Vec::new();
-        for i in 0..mm {
-            let mut e = vec![0.0; mm];
-            e[i] = 1.0;
-            basis.push(e);
-        }
-        let comp = orthonormal(qm.iter().cloned().chain(basis).collect());
-        let comp = &comp[qm.len()..];
-        let cols = np + comp.len();
-        let u = Mat::<f64>::from_fn(q, cols, |r, c| {
-            if c < np {
-                if r == c {
-                    1.0
-                } else {
-                    0.0
-                }
-            } else if r >= np {
-                comp[c - np][r - np]
-            } else {
-                0.0
-            }
-        });
-        let reduced = u.transpose() * &j * &u;
-        let inv = reduced
-            .self_adjoint_eigen(Side::Lower)
-            .unwrap()
-            .pseudoinverse();
-        let cov = &u * inv * u.transpose();
+        let cov = dense_constrained_covariance(&j, &positions, &anchors);
         for n in 0..positions.len() {
             let c = b.covariance(n);
             for r in 0..2 {
@@ -1099,38 +1104,8 @@ mod tests {
         let (frames, anchors, positions) = problem(8, 6);
         let b = SharedMapBound::new(&frames, &anchors, 3, 2).unwrap();
         let j = dense_information(&frames, anchors.len(), 3);
-        let q = j.nrows();
         let np = 2 * positions.len();
-        let qm = orthonormal(
-            rigid_motions(&positions, &anchors, 3)
-                .into_iter()
-                .map(|v| v[np..].to_vec())
-                .collect(),
-        );
-        let mm = q - np;
-        let unit: Vec<Vec<f64>> = (0..mm)
-            .map(|i| {
-                let mut e = vec![0.0; mm];
-                e[i] = 1.0;
-                e
-            })
-            .collect();
-        let comp = orthonormal(qm.iter().cloned().chain(unit).collect());
-        let comp = &comp[qm.len()..];
-        let u = Mat::<f64>::from_fn(q, np + comp.len(), |r, c| {
-            if c < np {
-                f64::from(u8::from(r == c))
-            } else if r >= np {
-                comp[c - np][r - np]
-            } else {
-                0.0
-            }
-        });
-        let inv = (u.transpose() * &j * &u)
-            .self_adjoint_eigen(Side::Lower)
-            .unwrap()
-            .pseudoinverse();
-        let cov = &u * inv * u.transpose();
+        let cov = dense_constrained_covariance(&j, &positions, &anchors);
         let draws = 4000;
         let (mut cross, mut own) = (0.0, 0.0);
         for k in 0..draws {
