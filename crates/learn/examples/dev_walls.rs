@@ -25,6 +25,7 @@ mod common;
 
 use rfloc_csi::dataset::Dataset;
 use rfloc_learn::features::{extract_paths, PathSets};
+use rfloc_learn::geometry::dist;
 use rfloc_learn::linalg::{quantile, solve_spd};
 use rfloc_learn::refine::{refine_frame, MapView};
 use rfloc_learn::Model;
@@ -180,33 +181,22 @@ fn cost(
     lay: &Layout,
     d: f64,
 ) -> f64 {
-    let (nr, p) = (ps.n_receivers, ps.max_paths);
-    let mut c = 0.0;
-    for (i, &n) in frames.iter().enumerate() {
-        for r in 0..nr {
-            let beta = g[lay.off(r)];
-            let pred: Vec<f64> = anchors[r]
-                .iter()
-                .map(|v| dist3(&pos[i], v) + beta)
-                .collect();
-            for k in 0..p {
-                let m = ps.range_m[(n * nr + r) * p + k];
-                if !m.is_finite() {
-                    continue;
-                }
-                let e = pred
-                    .iter()
-                    .map(|q| (m - q).abs())
-                    .fold(f64::INFINITY, f64::min);
-                c += rho(e, d);
-            }
-        }
-    }
-    c
+    (0..lay.r)
+        .map(|r| cost_rx(ps, frames, pos, &anchors[r], g[lay.off(r)], r, d))
+        .sum()
 }
 
-fn dist3(a: &[f64; 3], b: &[f64; 3]) -> f64 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+/// The image nearest to an observed range `m` from `x` (offset `beta`): its index and the signed
+/// residual `m − |x − v| − β` (the set matching of `nets::set_loss`).
+fn nearest(m: f64, x: &[f64; 3], anchors: &[[f64; 3]], beta: f64) -> (usize, f64) {
+    let (mut bj, mut be) = (0, f64::INFINITY);
+    for (j, v) in anchors.iter().enumerate() {
+        let e = m - dist(x, v) - beta;
+        if e.abs() < be.abs() {
+            (bj, be) = (j, e);
+        }
+    }
+    (bj, be)
 }
 
 /// Interior frames of a track, `(prev, this, next)` as indices of the training list.
@@ -276,16 +266,9 @@ fn fit(
                     if !m.is_finite() {
                         continue;
                     }
-                    let (mut bj, mut be) = (0, f64::INFINITY);
-                    for (j, v) in anchors[r].iter().enumerate() {
-                        let e = m - dist3(&pos[i], v) - beta;
-                        if e.abs() < be.abs() {
-                            be = e;
-                            bj = j;
-                        }
-                    }
+                    let (bj, be) = nearest(m, &pos[i], &anchors[r], beta);
                     let v = anchors[r][bj];
-                    let dd = dist3(&pos[i], &v).max(1e-9);
+                    let dd = dist(&pos[i], &v).max(1e-9);
                     let u = [
                         (pos[i][0] - v[0]) / dd,
                         (pos[i][1] - v[1]) / dd,
@@ -406,11 +389,7 @@ fn cost_rx(
             if !m.is_finite() {
                 continue;
             }
-            let e = anchors
-                .iter()
-                .map(|v| (m - dist3(&pos[i], v) - beta).abs())
-                .fold(f64::INFINITY, f64::min);
-            c += rho(e, d);
+            c += rho(nearest(m, &pos[i], anchors, beta).1, d);
         }
     }
     c
@@ -423,7 +402,7 @@ fn los_beta(ps: &PathSets, frames: &[usize], pos: &[[f64; 3]], p: &[f64; 3], r: 
     let res: Vec<f64> = frames
         .iter()
         .enumerate()
-        .map(|(i, &n)| ps.first_m[n * nr + r] - dist3(&pos[i], p))
+        .map(|(i, &n)| ps.first_m[n * nr + r] - dist(&pos[i], p))
         .filter(|v| v.is_finite())
         .collect();
     let lo = quantile(&res, 0.2);
@@ -666,7 +645,7 @@ fn main() {
             for (i, &n) in train.iter().enumerate() {
                 let m = ps.first_m[n * nr + r];
                 if m.is_finite() {
-                    res.push(m - dist3(&truth_train[i], &rx_true[r]));
+                    res.push(m - dist(&truth_train[i], &rx_true[r]));
                 }
             }
             let lo = quantile(&res, 0.2);
@@ -824,14 +803,8 @@ fn diagnose(
                 if !m.is_finite() {
                     continue;
                 }
-                let (mut bj, mut be) = (0, f64::INFINITY);
-                for (j, v) in anchors[r].iter().enumerate() {
-                    let e = (m - dist3(&pos[i], v) - beta).abs();
-                    if e < be {
-                        be = e;
-                        bj = j;
-                    }
-                }
+                let (bj, be) = nearest(m, &pos[i], &anchors[r], beta);
+                let be = be.abs();
                 if be < d {
                     by_image[bj] += 1;
                 }
