@@ -641,16 +641,7 @@ fn main() {
         }
         // offsets from the truth on the training frames
         for r in 0..nr {
-            let mut res = Vec::new();
-            for (i, &n) in train.iter().enumerate() {
-                let m = ps.first_m[n * nr + r];
-                if m.is_finite() {
-                    res.push(m - dist(&truth_train[i], &rx_true[r]));
-                }
-            }
-            let lo = quantile(&res, 0.2);
-            let keep: Vec<f64> = res.into_iter().filter(|v| *v < lo + 0.5).collect();
-            g[lay.off(r)] = rfloc_learn::linalg::median(&keep);
+            g[lay.off(r)] = los_beta(&ps, &train, &truth_train, &rx_true[r], r);
         }
         let b = 4 * nr;
         g[b..b + NB].copy_from_slice(&[0.0, 0.0, hall[0], 0.0, hall[1], -tagz, hall[2] - tagz]);
